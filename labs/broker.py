@@ -1,0 +1,242 @@
+"""The broker: the seed's 分拣中心 (sorting centre) that every process shares.
+
+One function, :func:`get_connection`, gives every process (workers, the API, the
+dashboard, a notebook) its Redis connection:
+
+- ``REDIS_URL`` set: that server.
+- otherwise the *embedded broker*: fakeredis's TCP server, started by
+  ``python -m labs broker`` (or ``python -m labs up``) on a free loopback port.
+  Its URL is written to ``<state dir>/broker.url`` so that processes started
+  later find the same broker.
+
+For self-contained cells and unit tests, :func:`in_process_connection` gives an
+in-process fakeredis that needs no server at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from .config import state_dir
+from .errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+URL_FILE = "broker.url"
+
+
+def url_file() -> Path:
+    """Where the embedded broker writes its URL."""
+    return state_dir() / URL_FILE
+
+
+def _safe(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def redis_url() -> str | None:
+    """The broker URL this process should use, or None when there is none yet."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    path = url_file()
+    if path.exists():
+        return path.read_text().strip() or None
+    return None
+
+
+def connect(url: str, *, check: bool = True, timeout: float = 2.0) -> redis.Redis:
+    """Connect to ``url`` and (by default) check that it answers.
+
+    Raises :class:`BrokerUnavailable` with one readable line when it does not.
+    """
+    try:
+        conn = redis.Redis.from_url(url, socket_connect_timeout=timeout, health_check_interval=30)
+    except ValueError as exc:
+        raise BrokerUnavailable(f"invalid broker URL {_safe(url)!r}: {exc}") from None
+    if check:
+        try:
+            conn.ping()
+        except redis.exceptions.AuthenticationError as exc:
+            raise BrokerUnavailable(f"the broker at {_safe(url)} refused the password: {exc}") from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            hint = (
+                "check REDIS_URL or start Redis"
+                if os.environ.get("REDIS_URL")
+                else "start one with `python -m labs broker` (or `python -m labs up`)"
+            )
+            raise BrokerUnavailable(f"no broker answers at {_safe(url)} ({exc}); {hint}") from None
+    return conn
+
+
+def get_connection(*, check: bool = True) -> redis.Redis:
+    """The Redis connection every lab process uses (see the module docstring)."""
+    url = redis_url()
+    if url is None:
+        raise BrokerUnavailable(
+            "no broker is running: start one with `python -m labs broker` (or `python -m labs up`), or set REDIS_URL"
+        )
+    return connect(url, check=check)
+
+
+def in_process_connection() -> redis.Redis:
+    """A private in-process fakeredis, for self-contained cells and unit tests.
+
+    Use it with RQ's ``SimpleWorker(...).work(burst=True)`` in the same process.
+    """
+    import fakeredis
+
+    return fakeredis.FakeRedis()
+
+
+def is_alive(url: str) -> bool:
+    """True when something answers PING at ``url``."""
+    try:
+        connect(url, timeout=0.5)
+    except BrokerUnavailable:
+        return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedBroker:
+    """fakeredis's TCP server on loopback, with TCP_NODELAY set on every connection."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, write_url: bool = True) -> None:
+        from fakeredis import TcpFakeServer
+        from fakeredis._clients._tcp_server import TCPFakeRequestHandler
+
+        class NoDelayHandler(TCPFakeRequestHandler):
+            def setup(self) -> None:
+                # Without it a pipelined command waits ~40 ms for the delayed ACK.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().setup()
+                self._gone = threading.Event()
+                threading.Thread(target=self._watch_hangup, daemon=True, name="broker-hangup").start()
+
+            def finish(self) -> None:
+                self._gone.set()
+                super().finish()
+
+            def _watch_hangup(self) -> None:
+                """Unblock a blocking command (BLMOVE, XREAD BLOCK) whose client has gone.
+
+                fakeredis does not notice a client that dies while it waits, and
+                would hand that dead client the next job; real Redis drops it.
+                """
+                while not self._gone.wait(0.05):
+                    fake = self.current_client.get_socket()
+                    if not getattr(fake, "_blocked", False):
+                        continue
+                    try:
+                        readable, _, _ = select.select([self.request], [], [], 0)
+                        hung_up = bool(readable) and self.request.recv(1, socket.MSG_PEEK) == b""
+                    except OSError:
+                        hung_up = True
+                    if hung_up:
+                        fake._unblock_reason = b"timeout"
+                        with fake._db.condition:
+                            fake._db.condition.notify_all()
+                        return
+
+        self.host = host
+        self.port = port or _free_port(host)
+        self.server = TcpFakeServer((host, self.port), server_type="redis")
+        self.server.RequestHandlerClass = NoDelayHandler
+        self.server.daemon_threads = True
+        self.write_url = write_url
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self) -> EmbeddedBroker:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="embedded-broker", daemon=True)
+        self._thread.start()
+        if self.write_url:
+            url_file().write_text(self.url + "\n")
+        return self
+
+    def stop(self) -> None:
+        if self.write_url and url_file().exists() and url_file().read_text().strip() == self.url:
+            url_file().unlink(missing_ok=True)
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Run the embedded broker in the foreground until interrupted (``python -m labs broker``)."""
+    url = redis_url()
+    if url and not os.environ.get("REDIS_URL") and is_alive(url):
+        print(f"an embedded broker is already running at {url}")
+        return
+    broker = EmbeddedBroker(host, port).start()
+    print(f"embedded broker (fakeredis) listening at {broker.url}", flush=True)
+    print(f"URL written to {url_file()}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+
+
+def ensure_broker(timeout: float = 15.0) -> str:
+    """Return a live broker URL, starting the embedded broker in the background if needed.
+
+    This is what makes a notebook run with zero set-up: with ``REDIS_URL`` it
+    only checks the server; otherwise it reuses a running embedded broker or
+    starts ``python -m labs broker`` as a background process.
+    """
+    if os.environ.get("REDIS_URL"):
+        get_connection()  # raises a one-line BrokerUnavailable if it is down
+        return os.environ["REDIS_URL"]
+    url = redis_url()
+    if url and is_alive(url):
+        return url
+    url_file().unlink(missing_ok=True)
+    log_path = state_dir() / "broker.log"
+    with open(log_path, "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "labs", "broker"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = redis_url()
+        if url and is_alive(url):
+            return url
+        time.sleep(0.1)
+    raise BrokerUnavailable(f"the embedded broker did not start within {timeout:.0f} s; see {log_path}")

@@ -1,0 +1,257 @@
+"""``python -m labs ...``: the lab's command line.
+
+python -m labs up                 broker (if needed), workers, API and dashboard
+python -m labs broker             the embedded broker alone
+python -m labs worker [--simple]  one worker
+python -m labs submit TASK '{"steps": 5}' --wait
+python -m labs status JOB_ID      a job's state and events
+python -m labs dlq [list|redrive|discard|purge] ...
+python -m labs workers            the live workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import LabError
+
+
+def _conn() -> Any:
+    from .broker import get_connection
+
+    return get_connection()
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import make_worker
+
+    worker = make_worker(_conn(), args.kind, name=args.name)
+    print(f"worker {worker.name} ({args.kind}) listening on queue {worker.queue_names()[0]!r}", flush=True)
+    worker.work(burst=args.burst, with_scheduler=True, logging_level=args.log_level)
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .jobs import submit, wait_for
+
+    conn = _conn()
+    try:
+        params = json.loads(args.params) if args.params else {}
+        retry = json.loads(args.retry) if args.retry else None
+    except json.JSONDecodeError as exc:
+        raise LabError(f"params and --retry must be JSON: {exc}") from None
+    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout)
+    print(job_id, flush=True)
+    if args.wait:
+        result = wait_for(conn, job_id, timeout=args.wait)
+        print(f"{result.state} after {result.attempts} attempt(s) {result.reason}".strip())
+        return 0 if result.state == "completed" else 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .jobs import job_view
+
+    _print(job_view(_conn(), args.job_id))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from .jobs import cancel
+
+    print(cancel(_conn(), args.job_id))
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from . import dlq
+
+    conn = _conn()
+    if args.action == "list":
+        _print(dlq.list_entries(conn))
+    elif args.action == "show":
+        _print(dlq.inspect(conn, args.job_id))
+    elif args.action == "redrive":
+        params = json.loads(args.params) if args.params else None
+        print(dlq.redrive(conn, args.job_id, params))
+    elif args.action == "discard":
+        dlq.discard(conn, args.job_id)
+    elif args.action == "purge":
+        print(dlq.purge(conn))
+    elif args.action == "sweep":
+        _print(dlq.sweep(conn))
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    from .launcher import workers
+
+    _print(workers(_conn()))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .broker import EmbeddedBroker, get_connection, is_alive, redis_url
+    from .launcher import app_path, python_cmd, spawn, start_worker, stop_process, wait_for_workers
+
+    broker = None
+    if os.environ.get("REDIS_URL"):
+        get_connection()
+        print(f"broker   : {os.environ['REDIS_URL']} (REDIS_URL)")
+    else:
+        url = redis_url()
+        if url and is_alive(url):
+            print(f"broker   : {url} (embedded, already running)")
+        else:
+            broker = EmbeddedBroker(port=args.broker_port).start()
+            print(f"broker   : {broker.url} (embedded fakeredis; set REDIS_URL to use a Redis server)")
+    procs = []
+
+    def stop_all(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        for i in range(args.workers):
+            procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
+        wait_for_workers(get_connection(), args.workers)
+        print(f"workers  : {args.workers} x {args.kind}")
+        if not args.no_api:
+            procs.append(spawn(python_cmd("api", "--host", args.host, "--port", str(args.api_port)), "api"))
+            print(f"API      : http://{args.host}:{args.api_port}  (docs: /docs)")
+        if not args.no_dashboard and app_path().exists():
+            procs.append(
+                spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "streamlit",
+                        "run",
+                        str(app_path()),
+                        "--server.headless",
+                        "true",
+                        "--server.address",
+                        args.host,
+                        "--server.port",
+                        str(args.dashboard_port),
+                        "--browser.gatherUsageStats",
+                        "false",
+                    ],
+                    "dashboard",
+                )  # fmt: skip
+            )
+            print(f"dashboard: http://{args.host}:{args.dashboard_port}")
+        print("logs     : .lab/logs/   — press Ctrl-C to stop everything", flush=True)
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc)
+        if broker:
+            broker.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    try:
+        from .api import serve
+    except ImportError as exc:
+        raise LabError(f"the API is not available: {exc}") from None
+    serve(args.host, args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labs", description="Long-Task Lab (长任务实验室)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("broker", cmd_broker, "run the embedded broker (fakeredis over TCP)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0: a free port")
+
+    p = add("worker", cmd_worker, "run one worker (scheduler on)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--fork", dest="kind", action="store_const", const="fork", help="forking Worker (default)")
+    kind.add_argument("--simple", dest="kind", action="store_const", const="simple", help="SimpleWorker, no fork")
+    kind.add_argument("--spawn", dest="kind", action="store_const", const="spawn", help="SpawnWorker")
+    p.add_argument("--name")
+    p.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    p.add_argument("--log-level", default="INFO")
+
+    p = add("submit", cmd_submit, "submit a catalogue task")
+    p.add_argument("task")
+    p.add_argument("params", nargs="?", default="", help="JSON object")
+    p.add_argument("--retry", help='JSON retry policy, e.g. {"max_retries": 3, "base": 1}')
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--wait", type=float, nargs="?", const=60.0, help="wait for a final state (seconds)")
+
+    p = add("status", cmd_status, "a job's state and events")
+    p.add_argument("job_id")
+    p = add("cancel", cmd_cancel, "cancel a job")
+    p.add_argument("job_id")
+
+    p = add("dlq", cmd_dlq, "the dead-letter queue")
+    p.add_argument("action", choices=["list", "show", "redrive", "discard", "purge", "sweep"], nargs="?", default="list")
+    p.add_argument("job_id", nargs="?")
+    p.add_argument("--params", help="corrected params for redrive (JSON)")
+
+    add("workers", cmd_workers, "the live workers")
+
+    p = add("up", cmd_up, "start the whole lab: broker, workers, API, dashboard")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--kind", choices=["fork", "simple", "spawn"], default="fork")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--api-port", type=int, default=8000)
+    p.add_argument("--dashboard-port", type=int, default=8501)
+    p.add_argument("--broker-port", type=int, default=0)
+    p.add_argument("--no-api", action="store_true")
+    p.add_argument("--no-dashboard", action="store_true")
+
+    p = add("api", cmd_api, "serve the FastAPI app with uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "kind", "x") is None:
+        from .worker import default_kind
+
+        args.kind = default_kind()
+    if args.command == "dlq" and args.action in {"show", "redrive", "discard"} and not args.job_id:
+        parser.error(f"dlq {args.action} needs a job id")
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,176 @@
+"""The dead-letter queue (类比7: 退件处理中心 / the returns centre).
+
+A job whose retries are exhausted (or whose error is permanent) stays in RQ's
+``FailedJobRegistry`` and gets a ``dead_lettered`` event with its reason and
+attempt history. Here a person (or the ``handle_failed_tasks`` sweeper) can
+list and inspect what came back, redrive a parcel (optionally with a corrected
+address), discard it, or purge the lot. A redrive is a *new* delivery with a
+new tracking number, linked to the failed one, so the original's history
+never changes. Cancelled jobs are not returns: they are not listed here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.registry import FailedJobRegistry
+
+from . import events, keys
+from .errors import LabError
+from .queue import SERIALIZER, fetch_job, lab_queue
+
+log = logging.getLogger(__name__)
+
+DLQ_LOG_MAX = 1000
+
+
+class NotInDeadLetterQueue(LabError, KeyError):
+    """The job is not (or no longer) in the dead-letter queue."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not in the dead-letter queue"
+
+
+def registry(conn: redis.Redis) -> FailedJobRegistry:
+    queue = lab_queue(conn)
+    return FailedJobRegistry(queue.name, connection=conn, serializer=SERIALIZER)
+
+
+def _attempts(history: list[events.Event]) -> list[dict[str, Any]]:
+    """One row per delivery attempt: when it started, how it ended, the wait before the next."""
+    rows: list[dict[str, Any]] = []
+    for event in history:
+        if event.event == "started":
+            rows.append({"attempt": event.attempt, "worker": event.worker, "started": event.ts, "outcome": "running"})
+        elif rows and event.event in {"retry_scheduled", "failed", "timed_out", "abandoned", "cancelled"}:
+            row = rows[-1]
+            if row["outcome"] == "running" or event.event == "retry_scheduled":
+                row["ended"] = event.ts
+                row["outcome"] = event.data.get("reason") or event.event
+                row["error"] = event.data.get("error", row.get("error", ""))
+                if event.event == "retry_scheduled":
+                    row["next_delay"] = event.data.get("delay")
+    return rows
+
+
+def _entry(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
+    history = events.job_events(conn, job_id)
+    dead = [e for e in history if e.event == "dead_lettered"]
+    try:
+        job = fetch_job(conn, job_id)
+    except NoSuchJobError:
+        job = None
+    if not dead:
+        return None  # a cancelled job, or one RQ failed outside the lab
+    last = dead[-1]
+    return {
+        "id": job_id,
+        "task": last.task or (job.meta.get("task", "") if job else ""),
+        "params": job.kwargs if job else {},
+        "reason": last.data.get("reason", ""),
+        "error": last.data.get("error", ""),
+        "attempts": last.data.get("attempts", len(_attempts(history))),
+        "failed_at": last.ts,
+        "history": _attempts(history),
+        "retry_policy": job.meta.get("retry_policy") if job else None,
+        "timeout": job.meta.get("timeout") if job else None,
+        "logged": bool(job and job.meta.get("dlq_logged_at")),
+    }
+
+
+def list_entries(conn: redis.Redis, limit: int = 1000) -> list[dict[str, Any]]:
+    """What is in the returns centre, newest first."""
+    ids = registry(conn).get_job_ids(0, limit - 1, desc=True)
+    return [entry for job_id in ids if (entry := _entry(conn, job_id))]
+
+
+def count(conn: redis.Redis) -> int:
+    return len(list_entries(conn))
+
+
+def inspect(conn: redis.Redis, job_id: str) -> dict[str, Any]:
+    """One returned parcel with its full attempt history and events."""
+    entry = _entry(conn, job_id) if job_id in registry(conn).get_job_ids() else None
+    if entry is None:
+        raise NotInDeadLetterQueue(f"job {job_id!r} is not in the dead-letter queue")
+    entry["events"] = [e.to_dict() for e in events.job_events(conn, job_id)]
+    return entry
+
+
+def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None) -> str:
+    """Send a returned parcel again as a new delivery (optionally with corrected params)."""
+    from .jobs import submit
+
+    entry = inspect(conn, job_id)
+    new_id = submit(
+        conn,
+        entry["task"],
+        params if params is not None else entry["params"],
+        retry=entry["retry_policy"],
+        timeout=entry["timeout"],
+        redrive_of=job_id,
+    )
+    registry(conn).remove(job_id)
+    events.emit(
+        conn, job_id, "redriven", "failed", task=entry["task"], rq_status="failed",
+        message=f"redriven as {new_id}", new_id=new_id, corrected=params is not None,
+    )  # fmt: skip
+    return new_id
+
+
+def discard(conn: redis.Redis, job_id: str) -> None:
+    """Throw a returned parcel away (its event history stays)."""
+    entry = inspect(conn, job_id)
+    reg = registry(conn)
+    try:
+        reg.remove(job_id, delete_job=True)
+    except NoSuchJobError:
+        reg.remove(job_id)
+    events.emit(conn, job_id, "discarded", "failed", task=entry["task"], rq_status="failed", message="discarded")
+
+
+def purge(conn: redis.Redis) -> int:
+    """Discard everything in the dead-letter queue; return how many."""
+    entries = list_entries(conn, limit=100_000)
+    for entry in entries:
+        discard(conn, entry["id"])
+    return len(entries)
+
+
+def sweep(conn: redis.Redis, limit: int = 1000) -> dict[str, Any]:
+    """The seed's ``handle_failed_tasks``: log every returned parcel not yet logged."""
+    logged = []
+    entries = list_entries(conn, limit=limit)
+    for entry in entries:
+        if entry["logged"]:
+            continue
+        line = {
+            "id": entry["id"],
+            "task": entry["task"],
+            "reason": entry["reason"],
+            "error": entry["error"],
+            "attempts": entry["attempts"],
+            "logged_at": time.time(),
+        }
+        log.warning("dead letter %s (%s): %s after %s attempts", entry["id"], entry["task"], entry["reason"],
+                    entry["attempts"])  # fmt: skip
+        conn.lpush(keys.DLQ_LOG, json.dumps(line))
+        conn.ltrim(keys.DLQ_LOG, 0, DLQ_LOG_MAX - 1)
+        try:
+            job = fetch_job(conn, entry["id"])
+            job.meta["dlq_logged_at"] = line["logged_at"]
+            job.save_meta()
+        except NoSuchJobError:
+            pass
+        logged.append(line)
+    return {"seen": len(entries), "logged": len(logged), "entries": logged}
+
+
+def failure_log(conn: redis.Redis, limit: int = 100) -> list[dict[str, Any]]:
+    """What the sweeper logged, newest first."""
+    return [json.loads(raw) for raw in conn.lrange(keys.DLQ_LOG, 0, limit - 1)]

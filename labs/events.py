@@ -1,0 +1,302 @@
+"""The lifecycle event log: every transition of every job, in Redis Streams.
+
+Each event is appended atomically (one Lua script) to the job's own stream and
+to the capped global stream, with the *same* stream id in both, so a client can
+resume either with ``Last-Event-ID``. Reading a job's stream is enough to
+replay its whole life (:func:`replay`).
+
+Events and the state each leaves the job in:
+
+================  =========  ==================================================
+event             state      meaning (parcel picture)
+================  =========  ==================================================
+enqueued          pending    parcel handed in, tracking number issued
+started           running    a courier picked it up (attempt N)
+progress          running    a tracking scan on the way
+retry_scheduled   pending    delivery failed, redelivery booked after ``delay``
+timed_out         running    the attempt ran past its time limit (verdict follows)
+abandoned         running    the courier vanished mid-delivery (verdict follows)
+completed         completed  signed for
+failed            failed     delivery failed for good (``reason``, ``error``)
+cancelled         failed     the sender called it off (reason ``cancelled``)
+dead_lettered     failed     sent to the returns centre (退件处理中心)
+redriven          failed     the returns centre sent a new parcel (``new_id``)
+discarded         failed     the returns centre threw it away
+================  =========  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from . import keys
+from .states import UNKNOWN, is_terminal, validate_sequence
+
+EVENT_TYPES = (
+    "enqueued",
+    "started",
+    "progress",
+    "retry_scheduled",
+    "timed_out",
+    "abandoned",
+    "completed",
+    "failed",
+    "cancelled",
+    "dead_lettered",
+    "redriven",
+    "discarded",
+)
+
+_CORE_FIELDS = ("job_id", "seq", "event", "state", "rq_status", "attempt", "worker", "ts", "task", "message")
+
+ANNOTATIONS = frozenset({"dead_lettered", "redriven", "discarded"})
+"""Events recorded after a terminal state; they never change it."""
+
+# Terminal states are final: once a job is completed or failed, only
+# annotations are appended; a late event (a cancel racing a completion) is dropped.
+_APPEND_LUA = """
+local unpack = unpack or table.unpack
+local current = redis.call('HGET', KEYS[3], ARGV[2])
+if (current == 'completed' or current == 'failed') and ARGV[7] ~= '1' then
+  return {'', 0}
+end
+local seq = redis.call('XLEN', KEYS[2]) + 1
+local fields = {'job_id', ARGV[2], 'seq', tostring(seq)}
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+local ok = redis.pcall('XADD', KEYS[2], id, unpack(fields))
+if type(ok) == 'table' and ok.err then
+  id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+end
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+if ARGV[7] ~= '1' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2]) end
+return {id, seq}
+"""
+
+_scripts: dict[int, Any] = {}
+
+
+def _maxlen() -> int:
+    return int(os.environ.get("LAB_EVENTS_MAXLEN", "200000"))
+
+
+def _ttl() -> int:
+    return int(os.environ.get("LAB_EVENT_TTL", str(7 * 24 * 3600)))
+
+
+def _script(conn: redis.Redis) -> Any:
+    key = id(conn.connection_pool)
+    script = _scripts.get(key)
+    if script is None:
+        script = _scripts[key] = conn.register_script(_APPEND_LUA)
+    return script
+
+
+@dataclass
+class Event:
+    """One recorded transition."""
+
+    id: str
+    job_id: str
+    seq: int
+    event: str
+    state: str
+    rq_status: str
+    attempt: int
+    worker: str
+    ts: float
+    task: str
+    message: str
+    progress: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat JSON-friendly dict (the shape the API and the dashboard send)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "event": self.event,
+            "state": self.state,
+            "rq_status": self.rq_status,
+            "attempt": self.attempt,
+            "worker": self.worker,
+            "ts": self.ts,
+            "task": self.task,
+            "message": self.message,
+            "progress": self.progress,
+        }
+        for name, value in self.data.items():
+            out.setdefault(name, value)
+        return out
+
+    @property
+    def terminal(self) -> bool:
+        return is_terminal(self.state)
+
+
+def emit(
+    conn: redis.Redis,
+    job_id: str,
+    event: str,
+    state: str,
+    *,
+    task: str = "",
+    rq_status: str = "",
+    attempt: int = 0,
+    worker: str = "",
+    message: str = "",
+    progress: dict[str, Any] | None = None,
+    ts: float | None = None,
+    **data: Any,
+) -> tuple[str, int]:
+    """Append one event to the job's stream and the global stream; return (id, seq).
+
+    Returns ``("", 0)`` when the event was dropped because the job is already in
+    a terminal state (terminal states are final).
+    """
+    if event not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event!r}")
+    now = time.time() if ts is None else ts
+    fields: list[str] = [
+        "event", event,
+        "state", state,
+        "rq_status", rq_status,
+        "attempt", str(attempt),
+        "worker", worker,
+        "ts", repr(now),
+        "task", task,
+        "message", message,
+    ]  # fmt: skip
+    if progress is not None:
+        fields += ["progress", json.dumps(progress)]
+    if data:
+        fields += ["data", json.dumps(data, default=str)]
+    args = [
+        _maxlen(), job_id, state, "1" if event == "enqueued" else "0", repr(now), _ttl(),
+        "1" if event in ANNOTATIONS else "0", *fields,
+    ]  # fmt: skip
+    event_id, seq = _script(conn)(keys=[keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX], args=args)
+    return _text(event_id), int(seq)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def parse(event_id: bytes | str, raw: dict[Any, Any]) -> Event:
+    """Turn one stream entry into an :class:`Event`."""
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+    return Event(
+        id=_text(event_id),
+        job_id=fields.get("job_id", ""),
+        seq=int(fields.get("seq", 0) or 0),
+        event=fields.get("event", ""),
+        state=fields.get("state", UNKNOWN),
+        rq_status=fields.get("rq_status", ""),
+        attempt=int(fields.get("attempt", 0) or 0),
+        worker=fields.get("worker", ""),
+        ts=float(fields.get("ts", 0) or 0),
+        task=fields.get("task", ""),
+        message=fields.get("message", ""),
+        progress=json.loads(fields["progress"]) if fields.get("progress") else None,
+        data=json.loads(fields["data"]) if fields.get("data") else {},
+    )
+
+
+def job_events(conn: redis.Redis, job_id: str, after: str | None = None) -> list[Event]:
+    """The job's events in order; with ``after``, only those after that event id."""
+    start = f"({after}" if after else "-"
+    return [parse(i, raw) for i, raw in conn.xrange(keys.job_stream(job_id), min=start)]
+
+
+def wait_job_events(conn: redis.Redis, job_id: str, after: str = "0-0", block_ms: int = 1000) -> list[Event]:
+    """Block up to ``block_ms`` for the job's events after ``after`` (an event id)."""
+    reply = conn.xread({keys.job_stream(job_id): after or "0-0"}, block=block_ms)
+    return [parse(i, raw) for _, entries in reply or [] for i, raw in entries]
+
+
+def read_global(conn: redis.Redis, after: str = "0-0", count: int | None = 1000, block_ms: int | None = None) -> list[Event]:
+    """Events of all jobs after ``after`` (``"$"`` for only new ones), oldest first."""
+    reply = conn.xread({keys.GLOBAL_STREAM: after or "0-0"}, count=count, block=block_ms)
+    return [parse(i, raw) for _, entries in reply or [] for i, raw in entries]
+
+
+def last_global_id(conn: redis.Redis) -> str:
+    """Id of the newest event in the global stream (``0-0`` when empty)."""
+    entries = conn.xrevrange(keys.GLOBAL_STREAM, count=1)
+    return _text(entries[0][0]) if entries else "0-0"
+
+
+def current_state(conn: redis.Redis, job_id: str) -> str | None:
+    """The job's state as the event log last recorded it."""
+    value = conn.hget(keys.JOB_STATES, job_id)
+    return _text(value) if value is not None else None
+
+
+def state_counts(conn: redis.Redis) -> dict[str, int]:
+    """How many jobs are in each state, from the event log's state index."""
+    counts: dict[str, int] = {}
+    for _, value in conn.hscan_iter(keys.JOB_STATES, count=2000):
+        state = _text(value)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+@dataclass
+class Replay:
+    """A job's life rebuilt from its events alone."""
+
+    job_id: str
+    task: str = ""
+    state: str = UNKNOWN
+    attempts: int = 0
+    progress: dict[str, Any] | None = None
+    retry_delays: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    reason: str = ""
+    dead_lettered: bool = False
+    redriven_to: str | None = None
+    redrive_of: str | None = None
+    path: list[str] = field(default_factory=list)
+    transitions: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def replay(events: Iterable[Event]) -> Replay:
+    """Rebuild a job's life from its events (validates the state machine too)."""
+    events = list(events)
+    if not events:
+        raise ValueError("no events to replay")
+    validate_sequence([e.state for e in events])
+    result = Replay(job_id=events[0].job_id)
+    for event in events:
+        result.task = event.task or result.task
+        if not result.path or result.path[-1] != event.state:
+            result.path.append(event.state)
+            result.transitions.append((event.event, event.state, event.ts))
+        result.state = event.state
+        if event.event == "started":
+            result.attempts = max(result.attempts, event.attempt)
+        if event.progress is not None:
+            result.progress = event.progress
+        if event.event == "retry_scheduled":
+            result.retry_delays.append(float(event.data.get("delay", 0)))
+        if event.data.get("error"):
+            result.errors.append(str(event.data["error"]))
+        if event.data.get("reason"):
+            result.reason = str(event.data["reason"])
+        if event.event == "dead_lettered":
+            result.dead_lettered = True
+        if event.event == "redriven":
+            result.redriven_to = event.data.get("new_id")
+        if event.event == "enqueued" and event.data.get("redrive_of"):
+            result.redrive_of = event.data["redrive_of"]
+    return result

@@ -1,0 +1,27 @@
+"""Every Redis key the lab writes besides RQ's own, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "lab"
+
+GLOBAL_STREAM = f"{PREFIX}:events"
+"""The global lifecycle stream (capped): the dashboard's firehose."""
+
+JOB_STATES = f"{PREFIX}:states"
+"""Hash: job id -> current state, kept by the event log."""
+
+JOB_INDEX = f"{PREFIX}:jobs"
+"""Sorted set: job id -> enqueue time, kept by the event log."""
+
+DLQ_LOG = f"{PREFIX}:dlq:log"
+"""List: what the ``handle_failed_tasks`` sweeper logged (capped)."""
+
+
+def job_stream(job_id: str) -> str:
+    """The per-job lifecycle stream."""
+    return f"{PREFIX}:events:{job_id}"
+
+
+def cancel_flag(job_id: str) -> str:
+    """Set when someone asks to cancel a job; ``progress()`` checks it."""
+    return f"{PREFIX}:cancel:{job_id}"

@@ -1,0 +1,135 @@
+"""Starting, listing and stopping the lab's processes (workers, API, dashboard)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from rq import Worker
+
+from .config import REPO_ROOT, state_dir
+from .queue import lab_queue
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "labs", *args]
+
+
+def spawn(cmd: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own session, logging to ``<state dir>/logs/<name>.log``."""
+    logs = state_dir() / "logs"
+    logs.mkdir(exist_ok=True)
+    out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        cmd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=str(REPO_ROOT),
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+def start_worker(kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``python -m labs worker`` as a background process."""
+    args = ["worker", f"--{kind}"]
+    if name:
+        args += ["--name", name]
+    return spawn(python_cmd(*args), name or f"worker-{int(time.time() * 1000)}", env)
+
+
+def workers(conn: redis.Redis) -> list[dict[str, Any]]:
+    """The live workers on the lab queue: name, kind, state, current job, counts, pids."""
+    out = []
+    for worker in Worker.all(queue=lab_queue(conn)):
+        raw = {k.decode(): v.decode() for k, v in conn.hgetall(worker.key).items()}
+        out.append(
+            {
+                "name": worker.name,
+                "kind": raw.get("lab_kind", "rq"),
+                "state": raw.get("state", ""),
+                "current_job": worker.get_current_job_id(),
+                "successful": int(raw.get("successful_job_count", 0) or 0),
+                "failed": int(raw.get("failed_job_count", 0) or 0),
+                "pid": int(raw.get("pid", 0) or 0),
+                "horse_pid": int(raw.get("horse_pid", 0) or 0),
+                "hostname": raw.get("hostname", ""),
+                "last_heartbeat": raw.get("last_heartbeat", ""),
+            }
+        )
+    return sorted(out, key=lambda w: w["name"])
+
+
+def _is_local(info: dict[str, Any]) -> bool:
+    import socket
+
+    return info["hostname"] in {socket.gethostname(), ""}
+
+
+def stop_worker(conn: redis.Redis, name: str) -> None:
+    """Ask a worker to finish its current job and stop (RQ's shutdown command)."""
+    from rq.command import send_shutdown_command
+
+    send_shutdown_command(conn, name)
+
+
+def kill_worker(conn: redis.Redis, name: str) -> dict[str, Any]:
+    """SIGKILL a local worker and its work horse mid-job, as a crash would (no clean-up runs)."""
+    info = next((w for w in workers(conn) if w["name"] == name), None)
+    if info is None:
+        raise KeyError(f"no live worker named {name!r}")
+    if not _is_local(info):
+        raise PermissionError(f"worker {name} runs on {info['hostname']}, not on this machine")
+    killed = []
+    for pid in (info["pid"], info["horse_pid"] if info["current_job"] else 0):
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return {"name": name, "killed": killed, "job": info["current_job"]}
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM a child's whole session, then SIGKILL what is left after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def wait_for_workers(conn: redis.Redis, count: int = 1, timeout: float = 20.0) -> list[dict[str, Any]]:
+    """Block until at least ``count`` workers are registered on the lab queue."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = workers(conn)
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise TimeoutError(f"fewer than {count} workers registered after {timeout} s; see {state_dir() / 'logs'}")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def app_path() -> Path:
+    return REPO_ROOT / "app.py"

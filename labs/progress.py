@@ -1,0 +1,65 @@
+"""Progress from inside a job (类比5: 下载进度条 / a download progress bar).
+
+Call :func:`progress` from a job function::
+
+    for i, path in enumerate(files, start=1):
+        handle(path)
+        progress(i, len(files), f"processed {path}")
+
+It stores ``{"done", "total", "percent", "message"}`` in ``job.meta``, appends a
+``progress`` event to the lifecycle log, and checks the job's cancel flag, so
+cancelling works on every worker kind (RQ's stop command does nothing under
+``SimpleWorker``). Outside a job it does nothing, so job code also runs as a
+plain function.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rq import get_current_job
+
+from . import events, keys
+from .errors import JobCancelled
+
+
+def progress_dict(done: float, total: float, message: str = "") -> dict[str, Any]:
+    percent = 100.0 if total <= 0 else round(100.0 * min(max(done, 0), total) / total, 1)
+    return {"done": done, "total": total, "percent": percent, "message": message}
+
+
+def progress(done: float, total: float, message: str = "") -> dict[str, Any]:
+    """Report progress of the current job and raise :class:`JobCancelled` if it was cancelled."""
+    info = progress_dict(done, total, message)
+    job = get_current_job()
+    if job is None:
+        return info
+    conn = job.connection
+    job.meta["progress"] = info
+    job.save_meta()
+    events.emit(
+        conn,
+        job.id,
+        "progress",
+        "running",
+        task=job.meta.get("task", ""),
+        rq_status="started",
+        attempt=int(job.meta.get("attempt", 1)),
+        worker=job.worker_name or os.environ.get("RQ_WORKER_ID", ""),
+        message=message,
+        progress=info,
+    )
+    check_cancelled(job.id, conn)
+    return info
+
+
+def check_cancelled(job_id: str | None = None, conn: Any = None) -> None:
+    """Raise :class:`JobCancelled` if someone asked to cancel this job."""
+    if job_id is None or conn is None:
+        job = get_current_job()
+        if job is None:
+            return
+        job_id, conn = job.id, job.connection
+    if conn.exists(keys.cancel_flag(job_id)):
+        raise JobCancelled("cancelled on request")

@@ -1,0 +1,22 @@
+"""The lab's RQ queue, always with RQ's JSON serializer (never pickle)."""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from .config import queue_name
+
+SERIALIZER = JSONSerializer
+
+
+def lab_queue(conn: redis.Redis, name: str | None = None) -> Queue:
+    """The queue every lab job goes through (the seed's 分拣中心)."""
+    return Queue(name or queue_name(), connection=conn, serializer=SERIALIZER)
+
+
+def fetch_job(conn: redis.Redis, job_id: str) -> Job:
+    """RQ's job record (raises ``rq.exceptions.NoSuchJobError``)."""
+    return Job.fetch(job_id, connection=conn, serializer=SERIALIZER)

@@ -1,0 +1,82 @@
+"""A running lab in one object: a broker, some workers, and a connection.
+
+Notebooks and tests use it to get a real lab with one line::
+
+    with LabSession(workers=2) as lab:
+        job_id = lab.submit("slow_task", {"steps": 5})
+        print(lab.wait(job_id).state)
+
+The broker is ``REDIS_URL`` when set, otherwise the embedded broker (started in
+the background if none is running). Workers are real processes
+(``python -m labs worker``), stopped again by :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from typing import Any
+
+import redis
+
+from . import jobs
+from .broker import connect, ensure_broker
+from .events import Replay
+from .launcher import start_worker, stop_process, wait_for_workers
+
+
+class LabSession:
+    def __init__(self, workers: int = 1, kind: str = "fork", env: dict[str, str] | None = None) -> None:
+        self.n_workers = workers
+        self.kind = kind
+        self.env = env or {}
+        self.url = ""
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._conn: redis.Redis | None = None
+
+    @property
+    def conn(self) -> redis.Redis:
+        if self._conn is None:
+            self._conn = connect(self.url)
+        return self._conn
+
+    def start(self) -> LabSession:
+        self.url = ensure_broker()
+        for _ in range(self.n_workers):
+            self.add_worker(wait=False)
+        if self.n_workers:
+            wait_for_workers(self.conn, len(self.live_names()) or self.n_workers)
+        return self
+
+    def live_names(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is None]
+
+    def add_worker(self, kind: str | None = None, wait: bool = True) -> str:
+        """Start one more worker process; return its name."""
+        kind = kind or self.kind
+        name = f"{kind}-{uuid.uuid4().hex[:6]}"
+        self.procs[name] = start_worker(kind, name=name, env={"REDIS_URL": self.url, **self.env})
+        if wait:
+            wait_for_workers(self.conn, 1 + sum(1 for n in self.live_names() if n != name))
+        return name
+
+    def stop_worker(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            stop_process(proc)
+
+    def submit(self, task: str, params: dict[str, Any] | None = None, **options: Any) -> str:
+        return jobs.submit(self.conn, task, params, **options)
+
+    def wait(self, job_id: str, timeout: float = 60.0, states: set[str] | None = None) -> Replay:
+        return jobs.wait_for(self.conn, job_id, timeout=timeout, states=states)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.stop_worker(name)
+
+    def __enter__(self) -> LabSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

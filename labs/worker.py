@@ -1,0 +1,236 @@
+"""The lab's instrumented workers (类比1: 配送员 / the couriers).
+
+RQ's own worker classes, with a mixin that records every lifecycle event as it
+happens (started, completed, retry scheduled, timed out, cancelled, abandoned,
+failed, dead-lettered) from inside the worker, rather than by polling RQ's
+registries. It also:
+
+- refuses any job whose function is not in the task catalogue (the allow-list),
+- treats :class:`~labs.errors.PermanentError` as "do not redeliver",
+- shortens RQ's heartbeat grace and maintenance interval by ``LAB_TIME_SCALE``
+  so a worker killed mid-job is noticed in a lesson, not ten minutes later.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from rq import SimpleWorker, SpawnWorker, Worker
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from . import events
+from .config import scaled
+from .errors import JobCancelled, PermanentError
+from .progress import check_cancelled
+from .queue import SERIALIZER
+from .tasks import task_name_of
+
+
+class ForbiddenTask(PermanentError):
+    """A job whose function is not in the lab's catalogue: the worker refuses to run it."""
+
+
+def _seconds(demo_seconds: float, minimum: int) -> int:
+    return max(minimum, math.ceil(scaled(demo_seconds)))
+
+
+def attempt_of(job: Job) -> int:
+    """Which delivery this is: 1 for the first, 2 for the first redelivery, ..."""
+    max_retries = int(job.meta.get("max_retries", 0) or 0)
+    left = job.retries_left if job.retries_left is not None else max_retries
+    return max(1, max_retries - left + 1)
+
+
+def _error_line(exc: BaseException | None, exc_string: str) -> str:
+    if exc is not None:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    lines = [line for line in exc_string.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "unknown error")[:500]
+
+
+class LabWorkerMixin:
+    """Records the lifecycle event log from inside RQ's worker."""
+
+    lab_kind = "fork"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("serializer", SERIALIZER)
+        kwargs.setdefault("maintenance_interval", _seconds(10, 1))
+        kwargs.setdefault("job_monitoring_interval", _seconds(5, 1))
+        kwargs.setdefault("worker_ttl", 30)
+        super().__init__(*args, **kwargs)
+        self._lab_exc: BaseException | None = None
+        self._lab_abandoned = False
+        self.push_exc_handler(self._lab_on_abandoned)
+
+    # -- bookkeeping ------------------------------------------------------
+    def _set_ip_address(self, connection: Any) -> None:
+        try:
+            super()._set_ip_address(connection)
+        except ValueError:  # fakeredis's CLIENT INFO reply is not parsed by redis-py
+            self.ip_address = "unknown"
+
+    def register_birth(self, *args: Any, **kwargs: Any) -> None:
+        super().register_birth(*args, **kwargs)
+        self.connection.hset(self.key, "lab_kind", self.lab_kind)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """RQ adds 60 s of grace before a silent job counts as abandoned; the lab scales it."""
+        grace = _seconds(float(os.environ.get("LAB_HEARTBEAT_GRACE", "10")), 2)
+        ttl = super().get_heartbeat_ttl(job, working_time)
+        return max(grace, int(ttl) - 60 + grace)
+
+    def fork_work_horse(self, job: Job, queue: Any) -> None:
+        super().fork_work_horse(job, queue)
+        if getattr(self, "_horse_pid", 0):
+            self.connection.hset(self.key, "horse_pid", self._horse_pid)
+
+    def _emit(self, job: Job, event: str, state: str, **data: Any) -> None:
+        events.emit(
+            self.connection,
+            job.id,
+            event,
+            state,
+            task=job.meta.get("task", "") or (task_name_of(job.func_name) or ""),
+            rq_status=str(job.get_status(refresh=False).value) if job.get_status(refresh=False) else "",
+            attempt=attempt_of(job),
+            worker=self.name,
+            **data,
+        )
+
+    # -- start ------------------------------------------------------------
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        super().prepare_job_execution(job, remove_from_intermediate_queue)
+        job.meta["attempt"] = attempt_of(job)
+        self._emit(job, "started", "running", message=f"attempt {attempt_of(job)} on {self.name}")
+        if task_name_of(job.func_name) is None:
+            raise ForbiddenTask(f"{job.func_name!r} is not in the lab's task catalogue")
+        check_cancelled(job.id, self.connection)
+
+    # -- success ----------------------------------------------------------
+    def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any) -> None:
+        super().handle_job_success(job, queue, started_job_registry, execution)
+        self._emit(job, "completed", "completed", message="done")
+
+    # -- failure ----------------------------------------------------------
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        self._lab_exc = exc_info[1] if len(exc_info) > 1 else None
+        super().handle_exception(job, *exc_info)
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        self._lab_abandoned = True
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+    def handle_job_failure(
+        self, job: Job, queue: Any, started_job_registry: Any = None, exc_string: str = "", execution: Any = None
+    ) -> None:
+        exc, self._lab_exc = self._lab_exc, None
+        abandoned, self._lab_abandoned = self._lab_abandoned, False
+        stopped = self._stopped_job_id == job.id
+        if stopped or isinstance(exc, JobCancelled):
+            reason = "cancelled"
+        elif isinstance(exc, JobTimeoutException):
+            reason = "timeout"
+        elif abandoned:
+            reason = "abandoned"
+        elif isinstance(exc, PermanentError):
+            reason = "permanent"
+        else:
+            reason = "error"
+        attempt = attempt_of(job)
+        if reason in {"cancelled", "permanent"}:
+            job.retries_left = 0  # retrying cannot help: skip straight to the end
+        will_retry = job.should_retry and not stopped
+        delay = self._planned_delay(job) if will_retry else None
+        error = "cancelled on request" if reason == "cancelled" else _error_line(exc, exc_string)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        self._record_failure(job, reason, error, will_retry, delay, attempt)
+
+    def _planned_delay(self, job: Job) -> dict[str, float]:
+        plan = list(job.meta.get("retry_plan") or [])
+        index = max(0, attempt_of(job) - 1)
+        demo = float(plan[index]) if index < len(plan) else 0.0
+        return {"delay": demo, "delay_seconds": float(job.get_retry_interval())}
+
+    def _record_failure(
+        self, job: Job, reason: str, error: str, will_retry: bool, delay: dict[str, float] | None, attempt: int
+    ) -> None:
+        conn = self.connection
+        task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
+        common = {"task": task, "attempt": attempt, "worker": self.name}
+        if reason == "cancelled":
+            events.emit(conn, job.id, "cancelled", "failed", rq_status="stopped", reason="cancelled", error=error,
+                        message="cancelled while running", **common)  # fmt: skip
+            return
+        if reason in {"timeout", "abandoned"}:
+            marker = "timed_out" if reason == "timeout" else "abandoned"
+            # a marker of how the attempt ended; the verdict (retry or failed) follows
+            events.emit(conn, job.id, marker, "running", rq_status="started",
+                        reason=reason, error=error, message=error, **common)  # fmt: skip
+        if will_retry and delay is not None:
+            events.emit(conn, job.id, "retry_scheduled", "pending", rq_status="scheduled", reason=reason,
+                        error=error, next_attempt=attempt + 1, message=f"redelivery in {delay['delay']:g} s",
+                        **delay, **common)  # fmt: skip
+            return
+        exhausted = int(job.meta.get("max_retries", 0) or 0) > 0 and reason not in {"permanent"}
+        events.emit(conn, job.id, "failed", "failed", rq_status="failed", reason=reason, error=error,
+                    retries_exhausted=exhausted, message=error, **common)  # fmt: skip
+        events.emit(conn, job.id, "dead_lettered", "failed", rq_status="failed", reason=reason, error=error,
+                    attempts=attempt, message="sent to the dead-letter queue", **common)  # fmt: skip
+
+    def _lab_on_abandoned(self, job: Job, exc_type: Any, exc_value: Any, tb: Any) -> bool:
+        """Exception handler: RQ's registry cleanup found a job whose worker died."""
+        if exc_type is not AbandonedJobError and not isinstance(exc_value, AbandonedJobError):
+            return True
+        will_retry = bool(job.retries_left and job.retries_left > 0)
+        delay = self._planned_delay(job) if will_retry else None
+        error = "the worker running this job stopped answering (killed or crashed)"
+        self._record_failure(job, "abandoned", error, will_retry, delay, attempt_of(job))
+        return True
+
+
+class LabWorker(LabWorkerMixin, Worker):
+    """Forks a work horse per job (Linux, macOS): RQ's stop command can kill it."""
+
+    lab_kind = "fork"
+
+
+class LabSimpleWorker(LabWorkerMixin, SimpleWorker):
+    """Runs jobs in its own process: fastest, cancel is cooperative (via ``progress()``)."""
+
+    lab_kind = "simple"
+
+
+class LabSpawnWorker(LabWorkerMixin, SpawnWorker):
+    """Spawns a fresh interpreter per job (where fork is unavailable)."""
+
+    lab_kind = "spawn"
+
+
+WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
+    "fork": LabWorker,
+    "simple": LabSimpleWorker,
+    "spawn": LabSpawnWorker,
+}
+
+
+def default_kind() -> str:
+    return "fork" if hasattr(os, "fork") else "spawn"
+
+
+def make_worker(conn: Any, kind: str | None = None, name: str | None = None, **kwargs: Any) -> Worker:
+    """A lab worker of ``kind`` ("fork", "simple" or "spawn") on the lab queue."""
+    from .queue import lab_queue
+
+    cls = WORKER_CLASSES[kind or default_kind()]
+    return cls([lab_queue(conn)], connection=conn, name=name, **kwargs)
+
+
+def run_burst(conn: Any, kind: str = "simple", **kwargs: Any) -> bool:
+    """Run every queued job now, in this process, then return (self-contained cells, tests)."""
+    worker = make_worker(conn, kind, **kwargs)
+    return worker.work(burst=True, with_scheduler=True, logging_level="WARNING")

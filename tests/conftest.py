@@ -1,0 +1,87 @@
+"""Shared fixtures: a broker of each kind, and real worker processes.
+
+``broker`` is parametrised: every test that uses it runs once on the embedded
+broker (fakeredis over TCP) and once on a real Redis server
+(``LAB_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``, flushed before
+each test). Without a Redis server the real-Redis half is skipped locally and
+fails in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from labs.broker import EmbeddedBroker
+from labs.session import LabSession
+
+REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TIME_SCALE = "0.05"
+
+
+@pytest.fixture(autouse=True)
+def lab_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own state folder and a fast clock."""
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("LAB_STATE_DIR", str(state))
+    monkeypatch.setenv("LAB_TIME_SCALE", TIME_SCALE)
+    monkeypatch.setenv("LAB_EMBEDDER", "fallback")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return state
+
+
+@pytest.fixture(scope="session")
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    broker = EmbeddedBroker(write_url=False).start()
+    yield broker
+    broker.stop()
+
+
+def _real_redis_available() -> bool:
+    try:
+        redis.Redis.from_url(REAL_REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clean broker URL, exported as REDIS_URL for the test and its worker processes."""
+    if request.param == "embedded":
+        url = request.getfixturevalue("embedded_broker").url
+    else:
+        if not _real_redis_available():
+            if os.environ.get("CI"):
+                pytest.fail(f"no Redis server at {REAL_REDIS_URL} (CI must start one)")
+            pytest.skip(f"no Redis server at {REAL_REDIS_URL}")
+        url = REAL_REDIS_URL
+    redis.Redis.from_url(url).flushdb()
+    monkeypatch.setenv("REDIS_URL", url)
+    return url
+
+
+@pytest.fixture
+def conn(broker: str) -> redis.Redis:
+    return redis.Redis.from_url(broker)
+
+
+@pytest.fixture
+def lab(broker: str) -> Iterator[LabSession]:
+    """A lab with one forking worker on the test's broker (tests may add more)."""
+    session = LabSession(workers=1, kind="fork").start()
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def simple_lab(broker: str) -> Iterator[LabSession]:
+    """A lab with one SimpleWorker."""
+    session = LabSession(workers=1, kind="simple").start()
+    yield session
+    session.stop()

@@ -1,0 +1,172 @@
+"""Embeddings: the hashing fallback, the choice of embedder, a real ONNX model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_onnx import TINY_DIM, build_tiny_model
+
+from labs import embedder as emb
+from labs.embedder import EmbedderUnavailable, HashEmbedder, cosine, get_embedder
+
+REPO = Path(__file__).resolve().parent.parent
+TEXT = "The parcel was scanned at the sorting hub and sent to the depot."
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """No LAB_EMBED* settings, no network, empty model caches; a fresh embedder."""
+    for name in list(os.environ):
+        if name.startswith("LAB_EMBED"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("FASTEMBED_CACHE_PATH", str(tmp_path / "fastembed"))
+    emb.reset_embedder()
+    yield
+    emb.reset_embedder()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def test_hash_embedder_is_deterministic_across_processes():
+    vector = HashEmbedder().embed([TEXT])[0]
+    assert HashEmbedder().embed([TEXT])[0] == vector
+    code = "import json, sys; from labs.embedder import HashEmbedder; print(json.dumps(HashEmbedder().embed([sys.argv[1]])[0]))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, TEXT],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout) == vector
+
+
+def test_hash_vectors_are_normalised_json_floats():
+    embedder = HashEmbedder(dim=64)
+    vectors = embedder.embed([TEXT, "another text", ""])
+    assert [len(v) for v in vectors] == [64, 64, 64]
+    assert math.isclose(math.fsum(x * x for x in vectors[0]), 1.0)
+    assert vectors[2] == [0.0] * 64  # nothing to embed, and no division by zero
+    assert json.loads(json.dumps(vectors)) == vectors
+    assert embedder.name == "fallback:hash-64" and embedder.kind == "fallback"
+
+
+def test_similar_texts_score_higher_than_unrelated_ones():
+    [parcel, parcels, stars] = HashEmbedder().embed(
+        [
+            TEXT,
+            "Parcels are scanned at the sorting hub before the depot receives them.",
+            "Astronomers point the telescope at a distant galaxy after sunset.",
+        ]
+    )
+    assert cosine(parcel, parcels) > cosine(parcel, stars) + 0.2
+    [rain, rain_again, telescope] = HashEmbedder().embed(["明天会下雨", "明天下雨吗", "望远镜观察星星"])
+    assert cosine(rain, rain_again) > cosine(rain, telescope) + 0.2
+
+
+def test_cosine():
+    assert cosine([1.0, 0.0], [2.0, 0.0]) == pytest.approx(1.0)
+    assert cosine([1.0, 0.0], [0.0, 3.0]) == pytest.approx(0.0)
+    assert cosine([0.0, 0.0], [1.0, 0.0]) == 0.0
+    with pytest.raises(ValueError, match="length"):
+        cosine([1.0], [1.0, 2.0])
+
+
+def test_falls_back_loudly_when_the_model_folder_is_empty(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LAB_EMBED_MODEL_PATH", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="labs.embedder"):
+        embedder = get_embedder()
+    assert embedder.kind == "fallback"
+    assert "lacks model.onnx, tokenizer.json" in embedder.reason
+    assert any(embedder.reason in r.getMessage() for r in caplog.records)
+    assert len(embedder.embed([TEXT])[0]) == embedder.dim
+
+
+def test_falls_back_fast_when_no_model_is_cached_offline():
+    started = time.monotonic()
+    embedder = get_embedder()  # BAAI/bge-small-en-v1.5, not in the empty cache
+    assert time.monotonic() - started < 10  # not fastembed's ~40 s of download retries
+    assert embedder.kind == "fallback"
+    assert "bge-small-en-v1.5" in embedder.reason
+
+
+def test_get_embedder_is_made_once_per_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_EMBEDDER", "fallback")
+    first = get_embedder()
+    assert get_embedder() is first
+    emb.reset_embedder()
+    assert get_embedder() is not first
+
+
+def test_lab_embedder_fallback_forces_the_fallback(tiny_model, monkeypatch):
+    monkeypatch.setenv("LAB_EMBED_MODEL_PATH", str(tiny_model))
+    monkeypatch.setenv("LAB_EMBEDDER", "fallback")
+    embedder = get_embedder()
+    assert embedder.kind == "fallback"
+    assert embedder.reason == "forced by LAB_EMBEDDER=fallback"
+
+
+def test_lab_embedder_fastembed_raises_instead_of_falling_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_EMBEDDER", "fastembed")
+    monkeypatch.setenv("LAB_EMBED_MODEL_PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(EmbedderUnavailable, match="LAB_EMBEDDER=fastembed.*not a folder"):
+        get_embedder()
+
+
+def _expected_tiny_vector(model_dir: Path, text: str) -> np.ndarray:
+    """What the tiny model gives with mean pooling, computed without fastembed."""
+    import onnxruntime
+    from tokenizers import Tokenizer
+
+    encoding = Tokenizer.from_file(str(model_dir / "tokenizer.json")).encode(text)
+    ids = np.array([encoding.ids], dtype=np.int64)
+    session = onnxruntime.InferenceSession(str(model_dir / "model.onnx"))
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": ids * 0}
+    pooled = session.run(None, feeds)[0][0].mean(axis=0)
+    return pooled / np.linalg.norm(pooled)
+
+
+def test_local_onnx_model_runs_through_fastembed(tiny_model, monkeypatch):
+    monkeypatch.setenv("LAB_EMBED_MODEL_PATH", str(tiny_model))
+    monkeypatch.setenv("LAB_EMBED_MODEL", "lab/tiny-test-model")
+    monkeypatch.setenv("LAB_EMBEDDER", "fastembed")  # a failure must not hide behind the fallback
+    embedder = get_embedder()
+    assert (embedder.kind, embedder.name) == ("fastembed", "fastembed:lab/tiny-test-model")
+    assert (embedder.dim, embedder.reason) == (TINY_DIM, "")
+
+    texts = ["parcel delivery to the depot", "radio broadcast transmitter", "unknown words"]
+    vectors = embedder.embed(texts)
+    assert embedder.embed(texts) == vectors
+    assert all(len(v) == TINY_DIM and type(v[0]) is float for v in vectors)
+    assert [math.fsum(x * x for x in v) for v in vectors] == pytest.approx([1.0] * 3)
+    assert cosine(vectors[0], vectors[1]) < 0.99
+    np.testing.assert_allclose(vectors[0], _expected_tiny_vector(tiny_model, texts[0]), atol=1e-5)
+
+    emb.reset_embedder()  # a second load in the same process reuses the registration
+    assert get_embedder().embed(texts) == vectors
+
+
+def test_wrong_lab_embed_dim_is_reported(tiny_model, monkeypatch):
+    monkeypatch.setenv("LAB_EMBED_MODEL_PATH", str(tiny_model))
+    monkeypatch.setenv("LAB_EMBED_DIM", str(TINY_DIM * 2))
+    embedder = get_embedder()
+    assert embedder.kind == "fallback"
+    assert f"LAB_EMBED_DIM={TINY_DIM * 2}" in embedder.reason
