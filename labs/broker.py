@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import redis
@@ -119,6 +120,59 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
+def _fix_fakeredis_blmove() -> None:
+    """Make fakeredis's BLMOVE block, as Redis's does.
+
+    fakeredis 2.41 answers BLMOVE on an empty list at once instead of waiting,
+    and RQ's worker dequeues a single queue with BLMOVE: without this fix an
+    idle worker would spin, asking the broker again and again.
+    """
+    import functools
+
+    from fakeredis import _msgs as msgs
+    from fakeredis._command_args_parsing import Timeout
+    from fakeredis._commands import command
+    from fakeredis._core import CommandItem
+    from fakeredis._helpers import SimpleError, casematch
+    from fakeredis.commands_mixins.list_mixin import ListCommandsMixin
+
+    if getattr(ListCommandsMixin, "_lab_blmove_fixed", False):
+        return
+
+    def _blmove_pass(self: Any, source: bytes, destination: bytes, wherefrom: bytes, whereto: bytes, first_pass: bool) -> Any:
+        ends = (b"left", b"right")
+        if not any(casematch(wherefrom, e) for e in ends) or not any(casematch(whereto, e) for e in ends):
+            raise SimpleError(msgs.SYNTAX_ERROR_MSG)
+        src = CommandItem(source, self._db, item=self._db.get(source), default=[])
+        if not isinstance(src.value, list):
+            if first_pass:
+                raise SimpleError(msgs.WRONGTYPE_MSG)
+            return None
+        if not src.value:
+            return None
+        dst = CommandItem(destination, self._db, item=self._db.get(destination), default=[])
+        if not isinstance(dst.value, list):
+            raise SimpleError(msgs.WRONGTYPE_MSG)
+        el = src.value.pop(0) if casematch(wherefrom, b"left") else src.value.pop()
+        if casematch(whereto, b"left"):
+            dst.value.insert(0, el)
+        else:
+            dst.value.append(el)
+        src.updated()
+        src.writeback()
+        if destination != source:
+            dst.updated()
+            dst.writeback()
+        return el
+
+    @command(name="BLMOVE", fixed=(bytes, bytes, bytes, bytes, Timeout), flags=msgs.FLAG_NO_SCRIPT)
+    def blmove(self: Any, source: bytes, destination: bytes, wherefrom: bytes, whereto: bytes, timeout: float) -> Any:
+        return self._blocking(timeout, functools.partial(_blmove_pass, self, source, destination, wherefrom, whereto))
+
+    ListCommandsMixin.blmove = blmove  # type: ignore[method-assign]
+    ListCommandsMixin._lab_blmove_fixed = True  # type: ignore[attr-defined]
+
+
 class EmbeddedBroker:
     """fakeredis's TCP server on loopback, with TCP_NODELAY set on every connection."""
 
@@ -159,6 +213,7 @@ class EmbeddedBroker:
                             fake._db.condition.notify_all()
                         return
 
+        _fix_fakeredis_blmove()
         self.host = host
         self.port = port or _free_port(host)
         self.server = TcpFakeServer((host, self.port), server_type="redis")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 from rq import get_current_job
 
 from .config import sleep, state_dir
@@ -224,7 +225,10 @@ class TaskSpec:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors())
             raise InvalidParams(f"{self.name}: {problems}") from None
-        return model.model_dump(mode="json")
+        try:
+            return model.model_dump(mode="json")
+        except (PydanticSerializationError, TypeError, ValueError) as exc:
+            raise InvalidParams(f"{self.name}: params must be plain JSON values: {exc}") from None
 
 
 def _spec(name: str, params: type[BaseModel], retry: RetryPolicy, timeout: float, zh: str, en: str) -> TaskSpec:

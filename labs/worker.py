@@ -106,6 +106,9 @@ class LabWorkerMixin:
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         super().prepare_job_execution(job, remove_from_intermediate_queue)
         job.meta["attempt"] = attempt_of(job)
+        if "submitted_at" not in job.meta and not self.connection.exists(events.keys.job_stream(job.id)):
+            # enqueued straight into Redis, not through labs.jobs.submit(): record it so the log stays whole
+            self._emit(job, "enqueued", "pending", message="enqueued outside the lab (not through submit())")
         self._emit(job, "started", "running", message=f"attempt {attempt_of(job)} on {self.name}")
         if task_name_of(job.func_name) is None:
             raise ForbiddenTask(f"{job.func_name!r} is not in the lab's task catalogue")
