@@ -65,7 +65,7 @@ _APPEND_LUA = """
 local unpack = unpack or table.unpack
 local current = redis.call('HGET', KEYS[3], ARGV[2])
 if (current == 'completed' or current == 'failed') and ARGV[7] ~= '1' then
-  return {'', 0}
+  return {'', 0, redis.call('EXISTS', KEYS[5])}
 end
 local seq = redis.call('XLEN', KEYS[2]) + 1
 local fields = {'job_id', ARGV[2], 'seq', tostring(seq)}
@@ -78,7 +78,7 @@ end
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 if ARGV[7] ~= '1' then redis.call('HSET', KEYS[3], ARGV[2], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2]) end
-return {id, seq}
+return {id, seq, redis.call('EXISTS', KEYS[5])}
 """
 
 _scripts: dict[int, Any] = {}
@@ -184,8 +184,28 @@ def emit(
         _maxlen(), job_id, state, "1" if event == "enqueued" else "0", repr(now), _ttl(),
         "1" if event in ANNOTATIONS else "0", *fields,
     ]  # fmt: skip
-    event_id, seq = _script(conn)(keys=[keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX], args=args)
+    event_id, seq, cancel_requested = _script(conn)(
+        keys=[keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id)],
+        args=args,
+    )
+    if cancel_requested and event in {"started", "progress"}:  # only a running job acts on it
+        _cancel_seen.add(job_id)
     return _text(event_id), int(seq)
+
+
+_cancel_seen: set[str] = set()
+
+
+def cancel_requested_at_last_emit(job_id: str) -> bool:
+    """Whether the job's cancel flag was set when this process last appended an event for it.
+
+    The append script reads the flag in the same round trip, so a worker can
+    check for a cancel without asking Redis again.
+    """
+    if job_id in _cancel_seen:
+        _cancel_seen.discard(job_id)
+        return True
+    return False
 
 
 def _text(value: bytes | str) -> str:

@@ -50,7 +50,8 @@ def progress(done: float, total: float, message: str = "") -> dict[str, Any]:
         message=message,
         progress=info,
     )
-    check_cancelled(job.id, conn)
+    if events.cancel_requested_at_last_emit(job.id):
+        raise JobCancelled("cancelled on request")
     return info
 
 

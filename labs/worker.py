@@ -25,7 +25,6 @@ from rq.timeouts import JobTimeoutException
 from . import events
 from .config import scaled
 from .errors import JobCancelled, PermanentError
-from .progress import check_cancelled
 from .queue import SERIALIZER
 from .tasks import task_name_of
 
@@ -112,7 +111,8 @@ class LabWorkerMixin:
         self._emit(job, "started", "running", message=f"attempt {attempt_of(job)} on {self.name}")
         if task_name_of(job.func_name) is None:
             raise ForbiddenTask(f"{job.func_name!r} is not in the lab's task catalogue")
-        check_cancelled(job.id, self.connection)
+        if events.cancel_requested_at_last_emit(job.id):
+            raise JobCancelled("cancelled before it started")
 
     # -- success ----------------------------------------------------------
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any) -> None:
