@@ -185,6 +185,11 @@ class EmbeddedBroker:
                 # Without it a pipelined command waits ~40 ms for the delayed ACK.
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().setup()
+                info = self.current_client.get_socket()._client_info
+                for field in ("addr", "laddr"):  # "('127.0.0.1', 5000)" -> "127.0.0.1:5000", as Redis writes it
+                    value = info.get(field)
+                    if isinstance(value, tuple):
+                        info[field] = f"{value[0]}:{value[1]}"
                 self._gone = threading.Event()
                 threading.Thread(target=self._watch_hangup, daemon=True, name="broker-hangup").start()
 

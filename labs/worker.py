@@ -67,12 +67,6 @@ class LabWorkerMixin:
         self.push_exc_handler(self._lab_on_abandoned)
 
     # -- bookkeeping ------------------------------------------------------
-    def _set_ip_address(self, connection: Any) -> None:
-        try:
-            super()._set_ip_address(connection)
-        except ValueError:  # fakeredis's CLIENT INFO reply is not parsed by redis-py
-            self.ip_address = "unknown"
-
     def register_birth(self, *args: Any, **kwargs: Any) -> None:
         super().register_birth(*args, **kwargs)
         self.connection.hset(self.key, "lab_kind", self.lab_kind)
