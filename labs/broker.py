@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -251,6 +252,10 @@ class EmbeddedBroker:
         self.stop()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     """Run the embedded broker in the foreground until interrupted (``python -m labs broker``)."""
     url = redis_url()
@@ -258,6 +263,9 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
         print(f"an embedded broker is already running at {url}")
         return
     broker = EmbeddedBroker(host, port).start()
+    pid_file = state_dir() / "broker.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"embedded broker (fakeredis) listening at {broker.url}", flush=True)
     print(f"URL written to {url_file()}", flush=True)
     try:
@@ -267,6 +275,27 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
         pass
     finally:
         broker.stop()
+        pid_file.unlink(missing_ok=True)
+
+
+def stop_background_broker(timeout: float = 5.0) -> bool:
+    """Stop an embedded broker started by ``python -m labs broker`` / :func:`ensure_broker`.
+
+    Returns True if one was running. (``python -m labs up`` stops its own broker on Ctrl-C.)
+    """
+    pid_file = state_dir() / "broker.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (ValueError, ProcessLookupError):
+        pid_file.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_file.exists():
+        time.sleep(0.05)
+    return True
 
 
 def ensure_broker(timeout: float = 15.0) -> str:

@@ -46,12 +46,9 @@ def test_ensure_broker_starts_one_in_the_background_and_reuses_it() -> None:
         assert broker.is_alive(url)
         assert ensure_broker() == url  # the second call finds the same one
     finally:
-        host, port = url.split("//")[1].split("/")[0].split(":")
-        out = subprocess.run(["pgrep", "-f", "labs broker"], capture_output=True, text=True)
-        for pid in out.stdout.split():
-            env = Path(f"/proc/{pid}/environ")
-            if env.exists() and os.environ["LAB_STATE_DIR"].encode() in env.read_bytes():
-                os.kill(int(pid), signal.SIGTERM)
+        assert broker.stop_background_broker()
+    assert not broker.is_alive(url)
+    assert not broker.stop_background_broker()
 
 
 def test_a_client_that_dies_while_blocked_does_not_swallow_the_next_item() -> None:
