@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from rq import SimpleWorker, SpawnWorker, Worker
@@ -51,6 +52,68 @@ def _error_line(exc: BaseException | None, exc_string: str) -> str:
     return (lines[-1] if lines else "unknown error")[:500]
 
 
+def planned_delay(job: Job) -> dict[str, float]:
+    """The wait booked for the next redelivery: in demo seconds (as planned) and in real seconds."""
+    plan = list(job.meta.get("retry_plan") or [])
+    index = max(0, attempt_of(job) - 1)
+    demo = float(plan[index]) if index < len(plan) else 0.0
+    return {"delay": demo, "delay_seconds": float(job.get_retry_interval())}
+
+
+def record_failure(
+    conn: Any,
+    job: Job,
+    worker: str,
+    reason: str,
+    error: str,
+    will_retry: bool,
+    delay: dict[str, float] | None,
+    attempt: int,
+) -> None:
+    """Append the events for an attempt that did not succeed: its marker, then the verdict."""
+    task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
+    common = {"task": task, "attempt": attempt, "worker": worker}
+    if reason == "cancelled":
+        events.emit(conn, job.id, "cancelled", "failed", rq_status="stopped", reason="cancelled", error=error,
+                    message="cancelled while running", **common)  # fmt: skip
+        return
+    if reason in {"timeout", "abandoned"}:
+        marker = "timed_out" if reason == "timeout" else "abandoned"
+        # a marker of how the attempt ended; the verdict (retry or failed) follows
+        events.emit(conn, job.id, marker, "running", rq_status="started",
+                    reason=reason, error=error, message=error, **common)  # fmt: skip
+    if will_retry and delay is not None:
+        events.emit(conn, job.id, "retry_scheduled", "pending", rq_status="scheduled", reason=reason,
+                    error=error, next_attempt=attempt + 1, message=f"redelivery in {delay['delay']:g} s",
+                    **delay, **common)  # fmt: skip
+        return
+    exhausted = int(job.meta.get("max_retries", 0) or 0) > 0 and reason not in {"permanent"}
+    events.emit(conn, job.id, "failed", "failed", rq_status="failed", reason=reason, error=error,
+                retries_exhausted=exhausted, message=error, **common)  # fmt: skip
+    events.emit(conn, job.id, "dead_lettered", "failed", rq_status="failed", reason=reason, error=error,
+                attempts=attempt, message="sent to the dead-letter queue", **common)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AbandonedJobHandler:
+    """RQ exception handler: the registry clean-up found a job whose worker died.
+
+    A picklable object rather than a bound method, so that ``SpawnWorker`` can
+    hand the worker's configuration to its work horse.
+    """
+
+    worker: str
+
+    def __call__(self, job: Job, exc_type: Any, exc_value: Any, tb: Any) -> bool:
+        if exc_type is not AbandonedJobError and not isinstance(exc_value, AbandonedJobError):
+            return True
+        will_retry = bool(job.retries_left and job.retries_left > 0)
+        delay = planned_delay(job) if will_retry else None
+        error = "the worker running this job stopped answering (killed or crashed)"
+        record_failure(job.connection, job, self.worker, "abandoned", error, will_retry, delay, attempt_of(job))
+        return True
+
+
 class LabWorkerMixin:
     """Records the lifecycle event log from inside RQ's worker."""
 
@@ -64,7 +127,7 @@ class LabWorkerMixin:
         super().__init__(*args, **kwargs)
         self._lab_exc: BaseException | None = None
         self._lab_abandoned = False
-        self.push_exc_handler(self._lab_on_abandoned)
+        self.push_exc_handler(AbandonedJobHandler(self.name))
 
     # -- bookkeeping ------------------------------------------------------
     def register_birth(self, *args: Any, **kwargs: Any) -> None:
@@ -142,52 +205,10 @@ class LabWorkerMixin:
         if reason in {"cancelled", "permanent"}:
             job.retries_left = 0  # retrying cannot help: skip straight to the end
         will_retry = job.should_retry and not stopped
-        delay = self._planned_delay(job) if will_retry else None
+        delay = planned_delay(job) if will_retry else None
         error = "cancelled on request" if reason == "cancelled" else _error_line(exc, exc_string)
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
-        self._record_failure(job, reason, error, will_retry, delay, attempt)
-
-    def _planned_delay(self, job: Job) -> dict[str, float]:
-        plan = list(job.meta.get("retry_plan") or [])
-        index = max(0, attempt_of(job) - 1)
-        demo = float(plan[index]) if index < len(plan) else 0.0
-        return {"delay": demo, "delay_seconds": float(job.get_retry_interval())}
-
-    def _record_failure(
-        self, job: Job, reason: str, error: str, will_retry: bool, delay: dict[str, float] | None, attempt: int
-    ) -> None:
-        conn = self.connection
-        task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
-        common = {"task": task, "attempt": attempt, "worker": self.name}
-        if reason == "cancelled":
-            events.emit(conn, job.id, "cancelled", "failed", rq_status="stopped", reason="cancelled", error=error,
-                        message="cancelled while running", **common)  # fmt: skip
-            return
-        if reason in {"timeout", "abandoned"}:
-            marker = "timed_out" if reason == "timeout" else "abandoned"
-            # a marker of how the attempt ended; the verdict (retry or failed) follows
-            events.emit(conn, job.id, marker, "running", rq_status="started",
-                        reason=reason, error=error, message=error, **common)  # fmt: skip
-        if will_retry and delay is not None:
-            events.emit(conn, job.id, "retry_scheduled", "pending", rq_status="scheduled", reason=reason,
-                        error=error, next_attempt=attempt + 1, message=f"redelivery in {delay['delay']:g} s",
-                        **delay, **common)  # fmt: skip
-            return
-        exhausted = int(job.meta.get("max_retries", 0) or 0) > 0 and reason not in {"permanent"}
-        events.emit(conn, job.id, "failed", "failed", rq_status="failed", reason=reason, error=error,
-                    retries_exhausted=exhausted, message=error, **common)  # fmt: skip
-        events.emit(conn, job.id, "dead_lettered", "failed", rq_status="failed", reason=reason, error=error,
-                    attempts=attempt, message="sent to the dead-letter queue", **common)  # fmt: skip
-
-    def _lab_on_abandoned(self, job: Job, exc_type: Any, exc_value: Any, tb: Any) -> bool:
-        """Exception handler: RQ's registry cleanup found a job whose worker died."""
-        if exc_type is not AbandonedJobError and not isinstance(exc_value, AbandonedJobError):
-            return True
-        will_retry = bool(job.retries_left and job.retries_left > 0)
-        delay = self._planned_delay(job) if will_retry else None
-        error = "the worker running this job stopped answering (killed or crashed)"
-        self._record_failure(job, "abandoned", error, will_retry, delay, attempt_of(job))
-        return True
+        record_failure(self.connection, job, self.name, reason, error, will_retry, delay, attempt)
 
 
 class LabWorker(LabWorkerMixin, Worker):

@@ -104,7 +104,7 @@ def test_cancel_a_pending_job(broker: str) -> None:
         assert names(job_id, lab.conn) == ["enqueued", "cancelled"]  # it never ran
 
 
-@pytest.mark.parametrize("kind", ["fork", "simple"])
+@pytest.mark.parametrize("kind", ["fork", "simple", "spawn"])
 def test_cancel_a_running_job(broker: str, kind: str) -> None:
     with LabSession(workers=1, kind=kind) as lab:
         job_id = lab.submit("slow_task", {"steps": 2000, "step_seconds": 1})
