@@ -208,6 +208,11 @@ def cancel_requested_at_last_emit(job_id: str) -> bool:
     return False
 
 
+def tags(meta: dict[str, Any]) -> dict[str, Any]:
+    """Extra fields every event of a job carries (the batch it belongs to), from its RQ meta."""
+    return {"batch": meta["batch"]} if meta.get("batch") else {}
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

@@ -67,6 +67,7 @@ def submit(
     timeout: float | None = None,
     redrive_of: str | None = None,
     job_id: str | None = None,
+    batch: str | None = None,
 ) -> str:
     """Validate and enqueue one catalogue task; return its job id (快递单号)."""
     spec = get_spec(task)
@@ -90,10 +91,13 @@ def submit(
         "timeout": timeout_demo,
         "redrive_of": redrive_of,
         "submitted_at": time.time(),
+        "batch": batch,
     }
     data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo}
     if redrive_of:
         data["redrive_of"] = redrive_of
+    if batch:
+        data["batch"] = batch
     events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **data)
     try:
         lab_queue(conn).enqueue(
@@ -195,6 +199,7 @@ def job_view(conn: redis.Redis, job_id: str, *, with_events: bool = True) -> dic
         "error": error,
         "reason": reason,
         "redrive_of": meta.get("redrive_of"),
+        "batch": meta.get("batch"),
         "events": [e.to_dict() for e in history] if with_events else None,
         "last_event_id": history[-1].id if history else None,
     }

@@ -29,8 +29,11 @@ def progress_dict(done: float, total: float, message: str = "") -> dict[str, Any
     return {"done": done, "total": total, "percent": percent, "message": message}
 
 
-def progress(done: float, total: float, message: str = "") -> dict[str, Any]:
-    """Report progress of the current job and raise :class:`JobCancelled` if it was cancelled."""
+def progress(done: float, total: float, message: str = "", **data: Any) -> dict[str, Any]:
+    """Report progress of the current job and raise :class:`JobCancelled` if it was cancelled.
+
+    Extra keyword arguments (JSON values, e.g. a step's output) travel with the event.
+    """
     info = progress_dict(done, total, message)
     job = get_current_job()
     if job is None:
@@ -49,6 +52,8 @@ def progress(done: float, total: float, message: str = "") -> dict[str, Any]:
         worker=job.worker_name or os.environ.get("RQ_WORKER_ID", ""),
         message=message,
         progress=info,
+        **events.tags(job.meta),
+        **data,
     )
     if events.cancel_requested_at_last_emit(job.id):
         raise JobCancelled("cancelled on request")

@@ -160,6 +160,25 @@ def handle_failed_tasks(limit: int = 1000) -> dict[str, Any]:
     return sweep(conn, limit=limit)
 
 
+def agent_chain(question: str, k: int = 3, step_seconds: float = 1.0) -> dict[str, Any]:
+    """Scenario 2: retrieve → analyse → answer over the document index, each step streamed as progress."""
+    from .scenarios.agent import run_chain
+
+    return run_chain(question, k=k, step_seconds=step_seconds, progress=progress)
+
+
+def summarize(item: str, title: str, text: str, duration: float = 0.5) -> dict[str, Any]:
+    """Scenario 3: write an extractive summary of ``text`` into the summaries database."""
+    from .scenarios.summaries import write_summary
+
+    job = get_current_job()
+    progress(0, 1, f"summarising {title}")
+    sleep(duration)
+    row = write_summary(job.meta.get("batch", "") if job else "", item, title, text, worker=job.worker_name or "" if job else "")
+    progress(1, 1, f"saved summary of {title}")
+    return row
+
+
 # --------------------------------------------------------------------------- parameter models
 
 
@@ -196,6 +215,19 @@ class DocumentParams(_Params):
 
 class DocumentsParams(_Params):
     documents: list[str] = Field(..., min_length=1, max_length=1000)
+
+
+class AgentParams(_Params):
+    question: str = Field(..., min_length=1, max_length=1000)
+    k: int = Field(3, ge=1, le=20)
+    step_seconds: float = Field(1.0, ge=0, le=60)
+
+
+class SummaryParams(_Params):
+    item: str = Field(..., min_length=1, max_length=200)
+    title: str = Field("", max_length=300)
+    text: str = Field(..., min_length=1, max_length=200_000)
+    duration: float = Field(0.5, ge=0, le=60)
 
 
 class SweepParams(_Params):
@@ -259,6 +291,8 @@ CATALOGUE: dict[str, TaskSpec] = {
             "process a batch of PDFs",
         ),
         _spec("handle_failed_tasks", SweepParams, NO_RETRY, 120, "退件处理（扫描死信队列）", "sweep the dead-letter queue"),
+        _spec("agent_chain", AgentParams, RetryPolicy(max_retries=1), 300, "三步推理链（SSE）", "3-step agent chain (SSE)"),
+        _spec("summarize", SummaryParams, RetryPolicy(max_retries=2), 120, "写摘要（数据库轮询）", "write a summary (polling)"),
     )
 }
 

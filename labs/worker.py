@@ -72,7 +72,7 @@ def record_failure(
 ) -> None:
     """Append the events for an attempt that did not succeed: its marker, then the verdict."""
     task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
-    common = {"task": task, "attempt": attempt, "worker": worker}
+    common = {"task": task, "attempt": attempt, "worker": worker, **events.tags(job.meta)}
     if reason == "cancelled":
         events.emit(conn, job.id, "cancelled", "failed", rq_status="stopped", reason="cancelled", error=error,
                     message="cancelled while running", **common)  # fmt: skip
@@ -155,6 +155,7 @@ class LabWorkerMixin:
             rq_status=str(job.get_status(refresh=False).value) if job.get_status(refresh=False) else "",
             attempt=attempt_of(job),
             worker=self.name,
+            **events.tags(job.meta),
             **data,
         )
 

@@ -1,0 +1,44 @@
+"""Scenario 1 — 文档批量处理（100个PDF）: queue + WebSocket.
+
+Each PDF becomes its own ``process_document`` job (pypdf → chunks → embeddings
+→ the searchable index), so a broken PDF fails its own job with a readable
+reason and the rest of the batch goes on. The API pushes per-file and batch
+progress over ``/ws/batches/{id}``. :func:`search` finds the best chunks with
+their source file, page and the embedder that produced them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ..documents import DocumentIndex
+from ..embedder import get_embedder
+from ..samples import make_sample_pdfs
+from ..tasks import documents_dir
+from . import batches
+
+
+def sample_corpus(n: int = 100, broken: int = 0, seed: int = 0, folder: str | Path | None = None) -> list[Path]:
+    """Write ``n`` sample PDFs plus ``broken`` broken ones into the lab's documents folder."""
+    target = Path(folder) if folder else documents_dir() / f"samples-{n}-{broken}-{seed}"
+    existing = sorted(target.glob("*.pdf")) if target.exists() else []
+    if len(existing) == n + broken:
+        return existing
+    return make_sample_pdfs(target, n, broken=broken, seed=seed)
+
+
+def start(conn: redis.Redis, documents: list[str | Path]) -> str:
+    """Submit one ``process_document`` job per PDF as one batch; return the batch id."""
+    refs = [str(d) for d in documents]
+    params = [{"document": r} for r in refs]
+    return batches.create(conn, "documents", "process_document", params, labels=[Path(r).name for r in refs])
+
+
+def search(query: str, k: int = 3, index: DocumentIndex | None = None) -> list[dict[str, Any]]:
+    """The ``k`` best chunks for ``query``: source file, page, text, score and embedder."""
+    embedder = get_embedder()
+    index = index if index is not None else DocumentIndex()
+    return index.search(embedder.embed([query])[0], k=k, embedder_name=embedder.name)
