@@ -173,6 +173,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .exercises.check import run
+
+    return run(args)
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     try:
         from .api import serve
@@ -232,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-port", type=int, default=0)
     p.add_argument("--no-api", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
+
+    from .exercises.check import add_arguments
+
+    add_arguments(add("check", cmd_check, "check classroom exercises: check ex01 | check all [--solution] [--list]"))
 
     p = add("api", cmd_api, "serve the FastAPI app with uvicorn")
     p.add_argument("--host", default="127.0.0.1")

@@ -160,6 +160,10 @@ class LabWorkerMixin:
         )
 
     # -- start ------------------------------------------------------------
+    def allows(self, job: Job) -> bool:
+        """Whether this worker may run ``job``: its function must be in the task catalogue."""
+        return task_name_of(job.func_name) is not None
+
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         super().prepare_job_execution(job, remove_from_intermediate_queue)
         job.meta["attempt"] = attempt_of(job)
@@ -167,7 +171,7 @@ class LabWorkerMixin:
             # enqueued straight into Redis, not through labs.jobs.submit(): record it so the log stays whole
             self._emit(job, "enqueued", "pending", message="enqueued outside the lab (not through submit())")
         self._emit(job, "started", "running", message=f"attempt {attempt_of(job)} on {self.name}")
-        if task_name_of(job.func_name) is None:
+        if not self.allows(job):
             raise ForbiddenTask(f"{job.func_name!r} is not in the lab's task catalogue")
         if events.cancel_requested_at_last_emit(job.id):
             raise JobCancelled("cancelled before it started")
