@@ -1,0 +1,11 @@
+# One image for every service of the classroom deployment (see docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 LAB_STATE_DIR=/data/lab
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN useradd --create-home lab && mkdir -p /data/lab && chown -R lab /data /app
+USER lab
+EXPOSE 8000 8501 8888
+CMD ["python", "-m", "labs", "worker"]
