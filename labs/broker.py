@@ -174,6 +174,29 @@ def _fix_fakeredis_blmove() -> None:
     ListCommandsMixin._lab_blmove_fixed = True  # type: ignore[attr-defined]
 
 
+class _SendAll:
+    """A write buffer that sends everything on a non-blocking socket when flushed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+
+    def flush(self) -> None:
+        view = memoryview(self.buffer)
+        try:
+            while view:
+                try:
+                    view = view[self.sock.send(view) :]
+                except BlockingIOError:
+                    select.select([], [self.sock], [], 1.0)
+        finally:
+            view.release()
+            self.buffer.clear()
+
+
 class EmbeddedBroker:
     """fakeredis's TCP server on loopback, with TCP_NODELAY set on every connection."""
 
@@ -186,6 +209,9 @@ class EmbeddedBroker:
                 # Without it a pipelined command waits ~40 ms for the delayed ACK.
                 self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 super().setup()
+                # fakeredis makes the socket non-blocking, so a large reply (a long XRANGE)
+                # would fail half-sent; send it whole, waiting for room as needed
+                self.writer.writer = _SendAll(self.request)  # type: ignore[assignment]
                 info = self.current_client.get_socket()._client_info
                 for field in ("addr", "laddr"):  # "('127.0.0.1', 5000)" -> "127.0.0.1:5000", as Redis writes it
                     value = info.get(field)

@@ -105,3 +105,16 @@ def test_lab_up_starts_broker_and_workers_and_stops_them_on_ctrl_c(lab_env: Path
     assert not url_file().exists()
     leftovers = subprocess.run(["pgrep", "-f", f"labs worker --fork --name fork-worker-1-{proc.pid}"], capture_output=True)
     assert leftovers.stdout == b""
+
+
+def test_a_large_reply_is_sent_whole() -> None:
+    """fakeredis's socket is non-blocking; a long XRANGE used to be cut off mid-reply."""
+    with EmbeddedBroker(write_url=False) as emb:
+        conn = redis.Redis.from_url(emb.url)
+        pipe = conn.pipeline(transaction=False)
+        for i in range(40_000):
+            pipe.xadd("big", {"job_id": f"job-{i}", "event": "progress", "message": "x" * 40})
+        pipe.execute()
+        entries = conn.xrange("big")
+        assert len(entries) == 40_000 and entries[-1][1][b"job_id"] == b"job-39999"
+        assert conn.ping()
