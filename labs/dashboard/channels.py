@@ -1,0 +1,447 @@
+"""One job watched three ways at once: WebSocket (电话), SSE (广播电台) and polling (定期查物流).
+
+Each :class:`Watcher` is a real client of the lab's API running in a
+background thread. It records every lifecycle event it receives with the time
+it arrived, so the page can show, per channel, how many events it saw, whether
+it missed any (events carry a per-job ``seq`` 1, 2, 3, ...) and its delay
+(arrival time - the time the worker recorded the event).
+
+Cutting the connection shows the seed's key difference:
+
+- :class:`SSEWatcher` behaves like the browser's ``EventSource``: when the line
+  drops it reconnects *by itself* after the server's ``retry:`` hint and sends
+  ``Last-Event-ID``; the server resumes right after it, so nothing is missed.
+- :class:`WSWatcher` stays dropped, like a phone call, until the client
+  *redials* (:meth:`WSWatcher.redial`) and sends ``{"action": "resume", "after": <id>}``.
+- :class:`PollWatcher` has no line to cut: every poll is a fresh request
+  (``If-None-Match`` makes the unchanged answers a cheap ``304``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
+
+from ..config import scaled
+from ..states import is_terminal
+
+CHANNELS = ("websocket", "sse", "polling")
+
+
+def api_url() -> str:
+    """The API's base URL (``LAB_API_URL``, default ``http://127.0.0.1:8000``)."""
+    return os.environ.get("LAB_API_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def api_alive(base: str | None = None, timeout: float = 1.0) -> bool:
+    """True when the API answers ``GET /health`` (even with 503: the API runs, the broker is down)."""
+    try:
+        httpx.get(f"{base or api_url()}/health", timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def submit(base: str, task: str, params: dict[str, Any], **extra: Any) -> str:
+    """``POST /tasks``; return the new job's id (raises ``httpx.HTTPStatusError`` with the API's detail)."""
+    response = httpx.post(f"{base}/tasks", json={"task": task, "params": params, **extra}, timeout=10)
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One event as one channel received it."""
+
+    id: str
+    seq: int
+    event: str
+    state: str
+    ts: float
+    received: float
+    live: bool
+    """Recorded after the watcher started (history replayed on connect is not a delivery delay)."""
+    progress: float | None = None
+
+    @property
+    def delay_ms(self) -> float:
+        return max(0.0, (self.received - self.ts) * 1000)
+
+
+class Watcher:
+    """A client of one channel in a background thread (see the module docs)."""
+
+    channel = ""
+
+    def __init__(self, base: str, job_id: str) -> None:
+        self.base = base.rstrip("/")
+        self.job_id = job_id
+        self.status = "idle"
+        self.error = ""
+        self.reconnects = 0
+        self.repeats = 0
+        self.started_at = 0.0
+        self.last_id: str | None = None
+        self.state = ""
+        self.done = False
+        self._seen: dict[str, Seen] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life -----------------------------------------------------------------
+    def start(self) -> Watcher:
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._main, name=f"watch-{self.channel}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.cut()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        try:
+            self.run()
+        except Exception as exc:  # a watcher reports its error on the page, never a traceback
+            self.status, self.error = "error", f"{type(exc).__name__}: {exc}"
+        else:
+            if self._stop.is_set() and not self.done:
+                self.status = "stopped"
+
+    def run(self) -> None:  # pragma: no cover - each channel implements it
+        raise NotImplementedError
+
+    def cut(self) -> bool:
+        """Drop the line abruptly (as a network fault would); False when there is no line to cut."""
+        return False
+
+    # -- recording --------------------------------------------------------------
+    def record(self, event: dict[str, Any], received: float | None = None, *, count_repeat: bool = True) -> bool:
+        """Keep one event (the first copy of each id); return False for a repeat."""
+        received = time.time() if received is None else received
+        event_id = str(event.get("id", ""))
+        with self._lock:
+            if event_id in self._seen:
+                self.repeats += int(count_repeat)
+                return False
+            ts = float(event.get("ts", 0) or 0)
+            progress = (event.get("progress") or {}).get("percent")
+            self._seen[event_id] = Seen(
+                id=event_id,
+                seq=int(event.get("seq", 0) or 0),
+                event=str(event.get("event", "")),
+                state=str(event.get("state", "")),
+                ts=ts,
+                received=received,
+                live=ts >= self.started_at,
+                progress=float(progress) if progress is not None else None,
+            )
+            self.last_id = event_id
+            self.state = str(event.get("state", "")) or self.state
+        return True
+
+    def seen(self) -> list[Seen]:
+        with self._lock:
+            return list(self._seen.values())
+
+    def summary(self) -> dict[str, Any]:
+        """What the page shows for this channel."""
+        seen = self.seen()
+        seqs = {s.seq for s in seen if s.seq}
+        missed = (max(seqs) - len(seqs)) if seqs else 0
+        delays = [s.delay_ms for s in seen if s.live]
+        percent = next((s.progress for s in reversed(seen) if s.progress is not None), None)
+        return {
+            "channel": self.channel,
+            "status": self.status,
+            "error": self.error,
+            "events": len(seen),
+            "missed": missed,
+            "repeats": self.repeats,
+            "reconnects": self.reconnects,
+            "median_ms": statistics.median(delays) if delays else None,
+            "max_ms": max(delays) if delays else None,
+            "state": self.state,
+            "percent": percent,
+            "last_id": self.last_id,
+            "done": self.done,
+        }
+
+    def delay_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"channel": self.channel, "seq": s.seq, "event": s.event, "delay_ms": round(s.delay_ms, 2)}
+            for s in self.seen()
+            if s.live
+        ]
+
+
+def _shutdown(sock: socket.socket | None) -> bool:
+    if sock is None:
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return False
+    return True
+
+
+class SSEWatcher(Watcher):
+    """The radio (广播电台): one-way, and it reconnects by itself with ``Last-Event-ID``."""
+
+    channel = "sse"
+
+    def __init__(self, base: str, job_id: str) -> None:
+        super().__init__(base, job_id)
+        self.retry_s = max(0.1, scaled(3))
+        self._socket: socket.socket | None = None
+
+    def run(self) -> None:
+        url = f"{self.base}/tasks/{self.job_id}/stream"
+        first = True
+        while not self._stop.is_set():
+            headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+            self.status = "connecting" if first else "reconnecting"
+            try:
+                with (
+                    httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client,
+                    connect_sse(client, "GET", url, headers=headers) as source,
+                ):
+                    response = source.response
+                    if response.status_code == 204:  # over, and we have every event: stop, like EventSource
+                        self.done = True
+                        break
+                    if response.status_code >= 400:
+                        response.read()
+                        raise httpx.HTTPStatusError(_detail(response), request=response.request, response=response)
+                    self._socket = _socket_of(response)
+                    self.status = "open"
+                    for message in source.iter_sse():
+                        if message.retry:
+                            self.retry_s = message.retry / 1000
+                        if message.event == "end":
+                            self.done, self.status = True, "done"
+                            break
+                        if message.event == "error":
+                            self.error = message.data
+                            break
+                        if message.event == "snapshot" or not message.data:
+                            continue  # the opening snapshot, or a keep-alive
+                        self.record(json.loads(message.data))
+            except (httpx.TransportError, httpx.StreamError):
+                pass  # the line dropped: reconnect below, as EventSource does
+            finally:
+                self._socket = None
+            if self.done or self._stop.is_set():
+                break
+            first = False
+            self.reconnects += 1
+            self.status = "reconnecting"
+            self._stop.wait(self.retry_s)
+        if self.done:
+            self.status = "done"
+
+    def cut(self) -> bool:
+        return _shutdown(self._socket)
+
+
+class WSWatcher(Watcher):
+    """The phone call (电话): two-way, with a heartbeat; a dropped call needs the client to redial."""
+
+    channel = "websocket"
+
+    def __init__(self, base: str, job_id: str) -> None:
+        super().__init__(base, job_id)
+        self.heartbeats = 0
+        self._ws: ClientConnection | None = None
+        self._redial = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"{'wss' if self.base.startswith('https') else 'ws'}{self.base[self.base.index(':') :]}/ws/tasks/{self.job_id}"
+
+    def run(self) -> None:
+        resume = False
+        while not self._stop.is_set():
+            self.status = "connecting"
+            try:
+                with ws_connect(self.url, open_timeout=10, close_timeout=1) as ws:
+                    self._ws = ws
+                    self.status = "open"
+                    if resume and self.last_id:
+                        ws.send(json.dumps({"action": "resume", "after": self.last_id}))
+                    self._listen(ws)
+            except ConnectionClosedOK:
+                pass
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                if code is not None and (code >= 4000 or code in (1008, 1011, 1013)):
+                    # the server hung up on purpose (unknown job, bad request, broker trouble): say why, stop
+                    self.status = "error"
+                    self.error = self.error or f"closed by the server ({code}): {exc.rcvd.reason if exc.rcvd else ''}"
+                    return
+            except (OSError, TimeoutError):
+                pass  # the line dropped: wait for the client to redial
+            finally:
+                self._ws = None
+            if self.done or self._stop.is_set():
+                break
+            self.status = "dropped"
+            self._redial.clear()
+            while not (self._redial.wait(0.1) or self._stop.is_set()):
+                pass
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            resume = True
+        if self.done:
+            self.status = "done"
+
+    def _listen(self, ws: ClientConnection) -> None:
+        while not self._stop.is_set():
+            try:
+                raw = ws.recv(timeout=0.5)
+            except TimeoutError:
+                continue
+            frame = json.loads(raw)
+            kind = frame.get("type")
+            if kind == "event":
+                self.record(frame)
+            elif kind == "heartbeat":
+                self.heartbeats += 1
+            elif kind == "end":
+                self.done, self.status = True, "done"
+            elif kind == "error":
+                self.error = str(frame.get("error", ""))
+
+    def redial(self) -> None:
+        """The client calls back and asks to resume after the last event it has."""
+        self._redial.set()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Say something on the line (e.g. ``{"action": "cancel"}``): the phone works both ways."""
+        if self._ws is not None:
+            self._ws.send(json.dumps(message))
+
+    def cut(self) -> bool:
+        ws = self._ws
+        return _shutdown(ws.socket) if ws is not None else False
+
+    def stop(self) -> None:
+        super().stop()
+        self._redial.set()
+
+
+class PollWatcher(Watcher):
+    """Checking the order status every so often (定期查看订单状态), with ``If-None-Match``."""
+
+    channel = "polling"
+
+    def __init__(self, base: str, job_id: str, interval: float | None = None) -> None:
+        super().__init__(base, job_id)
+        self.interval = interval if interval is not None else max(0.05, scaled(1.0))
+        self.requests = 0
+        self.not_modified = 0
+
+    def run(self) -> None:
+        url = f"{self.base}/tasks/{self.job_id}"
+        etag: str | None = None
+        final_checks = 0
+        with httpx.Client(timeout=10.0) as client:
+            while not self._stop.is_set():
+                self.status = "polling"
+                try:
+                    response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+                except httpx.TransportError as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    self._stop.wait(self.interval)
+                    continue
+                received = time.time()
+                self.requests += 1
+                if response.status_code == 304:
+                    self.not_modified += 1
+                elif response.status_code == 200:
+                    etag = response.headers.get("ETag")
+                    view = response.json()
+                    for event in view.get("events") or []:  # the whole history each time: keep the new ones
+                        self.record(event, received, count_repeat=False)
+                    self.state = view.get("state", self.state)
+                else:
+                    raise RuntimeError(_detail(response))
+                if is_terminal(self.state):
+                    final_checks += 1  # one more look for the dead_lettered note that follows a failure
+                    if final_checks > 1:
+                        self.done = True
+                        break
+                self._stop.wait(self.interval)
+        self.status = "done" if self.done else self.status
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "requests": self.requests, "not_modified": self.not_modified}
+
+
+def _socket_of(response: httpx.Response) -> socket.socket | None:
+    stream = response.extensions.get("network_stream")
+    with contextlib.suppress(Exception):
+        return stream.get_extra_info("socket") if stream is not None else None
+    return None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = response.text[:200]
+    return f"HTTP {response.status_code}: {detail}"
+
+
+class ChannelSession:
+    """The three watchers of one job, kept in the page's session state."""
+
+    def __init__(self, base: str, job_id: str, poll_interval: float | None = None) -> None:
+        self.base, self.job_id = base, job_id
+        self.watchers: dict[str, Watcher] = {
+            "websocket": WSWatcher(base, job_id),
+            "sse": SSEWatcher(base, job_id),
+            "polling": PollWatcher(base, job_id, poll_interval),
+        }
+
+    def start(self) -> ChannelSession:
+        for watcher in self.watchers.values():
+            watcher.start()
+        return self
+
+    def stop(self) -> None:
+        for watcher in self.watchers.values():
+            watcher.stop()
+
+    def join(self, timeout: float = 5.0) -> None:
+        for watcher in self.watchers.values():
+            watcher.join(timeout)
+
+    @property
+    def done(self) -> bool:
+        return all(w.done or w.status in {"error", "stopped"} for w in self.watchers.values())
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        return {name: watcher.summary() for name, watcher in self.watchers.items()}
+
+    def delay_rows(self) -> list[dict[str, Any]]:
+        return [row for watcher in self.watchers.values() for row in watcher.delay_rows()]

@@ -1,0 +1,90 @@
+"""Helpers shared by the dashboard tests (importable, unlike conftest)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "app.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Block until something answers HTTP at ``url`` (fail early if ``proc`` died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing answers at {url}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def run_until(conn: object, done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Run in-process burst workers until ``done()`` (a redelivery booked for "now" needs a second pass)."""
+    from labs.worker import run_burst
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the jobs did not get there in time")
+        run_burst(conn)
+        time.sleep(0.05)
+
+
+def populate(conn: object, total: int) -> int:
+    """``total`` real jobs: fifty run in-process (every fifth dead-lettered), the rest wait in the queue."""
+    from labs import jobs
+    from labs.worker import run_burst
+
+    ran = min(50, total)
+    for n in range(ran):
+        jobs.submit(conn, "risky_task", {"data": {"n": n, "poison": n % 5 == 0}, "fail_fast": True})  # type: ignore[arg-type]
+    run_burst(conn)
+    for n in range(total - ran):
+        jobs.submit(conn, "noop", {"value": n})  # type: ignore[arg-type]
+    return total
+
+
+@contextlib.contextmanager
+def serve_api(redis_url: str, log_dir: Path) -> Iterator[str]:
+    """The real lab API (``python -m labs api``) on a free port, on the broker at ``redis_url``."""
+    port = free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "LAB_API_ACCESS_LOG": "0", "LAB_API_LOG_LEVEL": "warning"}
+    env.setdefault("LAB_TIME_SCALE", "0.05")
+    env.setdefault("LAB_STATE_DIR", str(log_dir))
+    with open(log_dir / "api.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "labs", "api", "--port", str(port)], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{base}/health", proc=proc)
+            yield base
+        finally:
+            stop(proc)
