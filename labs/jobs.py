@@ -73,9 +73,9 @@ def submit(
     spec = get_spec(task)
     kwargs = spec.validate(params)
     try:
-        json.dumps(kwargs)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - pydantic already made it JSON
-        raise InvalidParams(f"{task}: params are not JSON: {exc}") from None
+        json.dumps(kwargs, allow_nan=False)  # NaN and Infinity are not JSON either
+    except (TypeError, ValueError) as exc:
+        raise InvalidParams(f"{task}: params are not plain JSON: {exc}") from None
     policy = _policy(retry, spec.retry)
     if timeout is not None and not (0 < float(timeout) <= 86400):
         raise InvalidParams("timeout must be between 0 and 86400 seconds")

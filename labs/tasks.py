@@ -10,6 +10,7 @@ worker refuses a job whose function is not in it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -252,6 +253,10 @@ class TaskSpec:
         """Validated, JSON-only keyword arguments for the job function."""
         if params is not None and not isinstance(params, dict):
             raise InvalidParams(f"{self.name}: params must be a JSON object, got {type(params).__name__}")
+        try:
+            json.dumps(params or {}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParams(f"{self.name}: params must be plain JSON values: {exc}") from None
         try:
             model = self.params.model_validate(params or {})
         except ValidationError as exc:

@@ -76,8 +76,12 @@ def test_catalogue_entries_validate_their_defaults() -> None:
     for name, spec in CATALOGUE.items():
         assert get_spec(name) is spec
         assert spec.func.startswith("labs.tasks.")
-        if name not in {"process_document", "process_documents"}:
-            spec.validate({})  # every other task runs with its defaults
+        required = [n for n, f in spec.params.model_fields.items() if f.is_required()]
+        if not required:
+            spec.validate({})  # a task with no required parameter runs with its defaults
+        else:
+            with pytest.raises(InvalidParams, match=required[0]):
+                spec.validate({})
 
 
 def test_event_log_keeps_terminal_states_final() -> None:
@@ -91,3 +95,16 @@ def test_event_log_keeps_terminal_states_final() -> None:
     [first, *_] = events.job_events(conn, "j")
     assert [e.id for e in events.read_global(conn)][0] == first.id  # same id in both streams
     assert events.state_counts(conn) == {"completed": 1}
+
+
+def test_nan_and_strange_ids_are_refused_clearly() -> None:
+    from labs.jobs import UnknownJob, cancel, job_view
+
+    conn = in_process_connection()
+    with pytest.raises(InvalidParams, match="plain JSON"):
+        submit(conn, "noop", {"value": float("nan")})
+    for bad in ("a:b", "../x", "a.b"):
+        with pytest.raises(UnknownJob):
+            job_view(conn, bad)
+        with pytest.raises(UnknownJob):
+            cancel(conn, bad)

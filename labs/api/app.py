@@ -1,0 +1,130 @@
+"""The lab's HTTP service: :func:`create_app` builds it, :func:`serve` runs it with uvicorn.
+
+One app, three ways to follow a job, the three channels the seed compares:
+
+==============  ===============================  ==============================================
+channel         endpoint                         picture
+==============  ===============================  ==============================================
+polling         ``GET /tasks/{id}`` + ETag       checking the parcel's tracking page (场景3)
+SSE             ``GET /tasks/{id}/stream``       listening to the radio (广播电台), one way
+WebSocket       ``WS /ws/tasks/{id}``            a phone call (电话通话), both ways
+==============  ===============================  ==============================================
+
+The rest: ``POST /tasks`` (submit), ``GET /tasks``, ``POST /tasks/{id}/cancel``,
+``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /events``
+(every job's events), ``GET /catalogue``, ``GET /health`` and the OpenAPI docs
+at ``/docs``.
+
+Settings: ``REDIS_URL`` (else the embedded broker), ``LAB_CORS_ORIGINS``
+(comma-separated origins allowed to call the API from a browser, e.g. a front-end
+dev server at ``http://localhost:5173``; none by default), ``LAB_MAX_UPLOAD_MB``,
+``LAB_API_ACCESS_LOG=0`` to silence uvicorn's access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from ..config import queue_name, time_scale
+from ..errors import BrokerUnavailable
+from . import dlq, documents, stream, tasks, ws
+from .connections import Broker
+from .errors import install as install_error_handlers
+from .models import Health
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Submit the lab's catalogue tasks as real RQ jobs and follow them by **polling**
+(`GET /tasks/{id}`, with `ETag` / `If-None-Match`), **Server-Sent Events**
+(`GET /tasks/{id}/stream`) or a **WebSocket** (`/ws/tasks/{id}`, not listed below:
+OpenAPI does not describe WebSockets). 长任务实验室: 任务队列 = 快递分拣中心, 任务ID = 快递单号.
+"""
+
+
+def cors_origins_from_env() -> list[str]:
+    """``LAB_CORS_ORIGINS`` as a list (empty: no cross-origin browser calls)."""
+    return [origin.strip() for origin in os.environ.get("LAB_CORS_ORIGINS", "").split(",") if origin.strip()]
+
+
+def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
+    """The FastAPI app; it connects to the broker at start-up if it can, else on the first request."""
+    broker = Broker()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(broker.sync)
+        except BrokerUnavailable as exc:
+            log.warning("%s (the API answers 503 until a broker is up)", exc)
+        yield
+        await broker.aclose()
+
+    app = FastAPI(title="Long-Task Lab API (长任务实验室)", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.broker = broker
+    install_error_handlers(app)
+    origins = list(cors_origins) if cors_origins is not None else cors_origins_from_env()
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Location"],
+        )
+    for module in (tasks, stream, ws, dlq, documents):
+        app.include_router(module.router)
+
+    @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
+    def health(response: Response) -> dict[str, Any]:
+        """Is the API up, and can it reach the broker? (503 with the reason when it cannot)"""
+        from ..launcher import workers
+
+        base = {"queue": queue_name(), "time_scale": time_scale(), "push": broker.hub_stats()}
+        try:
+            conn = broker.sync()
+            conn.ping()
+            count = len(workers(conn))
+        except (BrokerUnavailable, RedisError) as exc:
+            broker.reset()
+            response.status_code = 503
+            return {**base, "status": "unavailable", "broker": broker.url, "detail": str(exc)}
+        return {**base, "status": "ok", "broker": broker.url, "workers": count}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn until interrupted (``python -m labs api``)."""
+    import gc
+
+    import uvicorn
+
+    app = create_app()
+    app.openapi()
+    # Leave the tens of thousands of start-up objects (modules, routes, models) out of the garbage
+    # collector's full passes: one pass over them pauses every open stream for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=os.environ.get("LAB_API_LOG_LEVEL", "info"),
+        access_log=os.environ.get("LAB_API_ACCESS_LOG", "1") != "0",
+        timeout_graceful_shutdown=3,
+    )

@@ -1,0 +1,251 @@
+"""Request and response shapes of the HTTP API (pydantic models, shown in ``/docs``).
+
+Requests are validated here before anything reaches the broker: a task name
+outside the catalogue, a retry policy out of range or a field that does not
+exist is a ``422`` with a readable message. The task's own parameters are
+checked by the catalogue (``labs.tasks.TaskSpec.validate``) when the job is
+submitted, with the same kind of message.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic.fields import FieldInfo
+
+from ..errors import UnknownTask
+from ..retry import RetryPolicy
+from ..tasks import CATALOGUE, get_spec
+
+StateName = Literal["pending", "running", "completed", "failed"]
+JOB_ID = r"[A-Za-z0-9_-]{1,128}"
+JOB_ID_PATTERN = f"^{JOB_ID}$"
+"""What a job id may look like in a URL: RQ's rule (letters, digits, _ and -); the lab's own ids are 32 hex digits."""
+JobIdParam = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job id (快递单号) from POST /tasks")]
+
+
+def _optional(field: FieldInfo) -> tuple[Any, Any]:
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return annotation | None, Field(None, description=field.description)
+
+
+RetryIn = create_model(
+    "RetryIn",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="A retry policy (labs.retry.RetryPolicy); a field left out keeps the task's default.",
+    **{name: _optional(field) for name, field in RetryPolicy.model_fields.items()},
+)
+"""``RetryPolicy`` with every field optional, derived from it so that the bounds never drift."""
+
+
+def check_task_name(name: str) -> str:
+    """``name`` if the catalogue has it, else a ValueError that lists the catalogue."""
+    try:
+        get_spec(name)
+    except UnknownTask as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+def standard_json(value: Any) -> Any:
+    """``value`` unchanged, unless it holds NaN or Infinity, which Python accepts but JSON (and browsers) do not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        standard_json(child)
+    return value
+
+
+class SubmitRequest(BaseModel):
+    """One parcel to send: a catalogue task and its parameters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"task": "slow_task", "params": {"steps": 5, "step_seconds": 0.5}}]},
+    )
+
+    task: str = Field(..., description="a task name from GET /catalogue", json_schema_extra={"enum": sorted(CATALOGUE)})
+    params: dict[str, Any] = Field(default_factory=dict, description="the task's parameters (see GET /catalogue)")
+    retry: RetryIn | None = Field(None, description="override the task's retry policy")  # type: ignore[valid-type]
+    timeout: float | None = Field(None, gt=0, le=86400, description="time limit of one attempt, in demo seconds")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        return check_task_name(value)
+
+    _standard_params = field_validator("params")(standard_json)
+
+    def retry_dict(self) -> dict[str, Any] | None:
+        return self.retry.model_dump(exclude_none=True) if self.retry is not None else None
+
+
+class BatchRequest(BaseModel):
+    """Many parcels at once (the seed's scenario 1: 100 PDFs). All are checked before any is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[SubmitRequest] = Field(..., min_length=1, max_length=1000)
+
+
+class Links(BaseModel):
+    self: str = Field(..., description="GET: the job's state (poll it)")
+    stream: str = Field(..., description="GET: Server-Sent Events of the job")
+    ws: str = Field(..., description="WebSocket of the job")
+
+
+class Submitted(BaseModel):
+    """A tracking number (快递单号) and where to follow the parcel."""
+
+    id: str
+    state: str
+    links: Links
+    redrive_of: str | None = None
+
+
+class BatchSubmitted(BaseModel):
+    jobs: list[Submitted]
+
+
+class ProgressOut(BaseModel):
+    done: float = 0
+    total: float = 0
+    percent: float = 0.0
+    message: str = ""
+
+
+class EventOut(BaseModel):
+    """One lifecycle event (``labs.events.Event.to_dict()``); extra data such as ``delay`` or ``error`` rides along."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    job_id: str
+    seq: int
+    event: str
+    state: str
+    rq_status: str
+    attempt: int
+    worker: str
+    ts: float
+    task: str
+    message: str
+    progress: ProgressOut | None = None
+
+
+class TaskView(BaseModel):
+    """Everything known about one job (``labs.jobs.job_view``)."""
+
+    id: str
+    task: str
+    state: str = Field(..., description="pending | running | completed | failed (unknown for a status RQ adds later)")
+    rq_status: str
+    progress: ProgressOut
+    attempt: int
+    max_retries: int
+    retry_plan: list[float] = Field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+    reason: str | None = None
+    redrive_of: str | None = None
+    last_event_id: str | None = None
+    events: list[EventOut] | None = Field(
+        None, description="the job's lifecycle events, oldest first (omitted with ?events=false)"
+    )
+
+
+class TaskSummary(TaskView):
+    enqueued_at: float | None = None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskSummary]
+    count: int = Field(..., description="how many are listed here")
+
+
+class CancelResult(BaseModel):
+    id: str
+    state: str
+    message: str
+
+
+class RedriveRequest(BaseModel):
+    """Redeliver with corrected parameters (a corrected address); omit them to resend as it was."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] | None = None
+
+    _standard_params = field_validator("params")(standard_json)
+
+
+class Discarded(BaseModel):
+    id: str
+    discarded: bool = True
+
+
+class DeadLetter(BaseModel):
+    """One returned parcel (``labs.dlq.inspect``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    task: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    error: str = ""
+    attempts: int = 0
+    failed_at: float = 0
+    history: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class DeadLetterList(BaseModel):
+    count: int
+    entries: list[DeadLetter]
+
+
+class DocumentOut(BaseModel):
+    id: str = Field(..., description="the stored file name: pass it as process_document's `document`")
+    name: str = Field(..., description="the uploaded name, sanitised")
+    size: int
+
+
+class Uploaded(BaseModel):
+    documents: list[DocumentOut]
+    jobs: list[Submitted] = Field(default_factory=list, description="process_document jobs (with ?process=true)")
+
+
+class StoredDocument(BaseModel):
+    id: str
+    size: int
+    modified: float
+
+
+class DocumentList(BaseModel):
+    documents: list[StoredDocument]
+
+
+class CatalogueEntry(BaseModel):
+    name: str
+    title: dict[str, str]
+    params: dict[str, Any] = Field(..., description="JSON schema of the task's parameters")
+    retry: dict[str, Any]
+    timeout: float
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    broker: str | None = None
+    detail: str = ""
+    queue: str = ""
+    workers: int = 0
+    time_scale: float = 1.0
+    push: dict[str, Any] = Field(default_factory=dict, description="the event hub: running, position, subscribers")
+
+
+class ErrorOut(BaseModel):
+    detail: str

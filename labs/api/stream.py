@@ -1,0 +1,168 @@
+"""Server-Sent Events (类比3: SSE = 广播电台 / a radio broadcast): the server talks, the client listens.
+
+``GET /tasks/{id}/stream``: one job, until its final state. The messages::
+
+    event: snapshot        retry: <ms>     data: the job's view without its events list (no id: line)
+    id: <event id>  event: <type>          data: Event.to_dict() as JSON, one message per lifecycle event:
+                                                 enqueued, started, progress, retry_scheduled, timed_out,
+                                                 abandoned, completed, failed, cancelled, dead_lettered, ...
+    event: end                             data: {"state", "last_event_id"}; then the server closes
+    event: error                           data: {"error"}: the broker was lost; then the server closes
+    : ping - <time>                        a comment every few seconds keeps proxies from closing the line
+
+Without ``Last-Event-ID`` the job's whole history is sent first, then new
+events as they happen. A reconnecting ``EventSource`` sends the id of the last
+event it got in ``Last-Event-ID`` (a manual reconnect may use
+``?last_event_id=``) and receives exactly the events after it: no gap, no
+duplicate. If the job had already ended and nothing is left to send, the
+answer is ``204 No Content``, which tells a browser to stop reconnecting.
+
+``GET /events``: every job's events (the dashboard's firehose), without end;
+``?task=`` and ``?state=`` filter, ``?backlog=N`` starts with the newest N
+events, ``Last-Event-ID`` resumes; its ``snapshot`` is ``{"counts", "last_event_id"}``
+and its ``id:`` lines are global-stream ids (the same ids as the per-job ones).
+
+In the browser (``onmessage`` only sees messages without an ``event:`` line,
+so listen by type)::
+
+    const es = new EventSource(`/tasks/${id}/stream`);
+    es.addEventListener("progress", (e) => { bar.value = JSON.parse(e.data).progress.percent; });
+    es.addEventListener("end", () => es.close());
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from redis.exceptions import RedisError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from .. import events, jobs
+from ..config import scaled
+from ..errors import BrokerUnavailable
+from ..events import Event
+from ..states import is_terminal
+from ..tasks import get_spec
+from .connections import Broker, get_broker
+from .feed import firehose, job_feed
+from .hub import BrokerLost, check_event_id, dumps, id_key
+from .models import ErrorOut, JobIdParam, StateName
+
+router = APIRouter(tags=["push: Server-Sent Events"])
+
+SEND_TIMEOUT = 30.0
+"""Seconds one message may take to leave; a client that stops reading is dropped."""
+
+SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "an event stream (text/event-stream); see the module docs for the messages",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    422: {"model": ErrorOut, "description": "a bad filter or Last-Event-ID"},
+}
+
+
+def ping_seconds() -> float:
+    """Keep-alive interval: 15 demo seconds, scaled, but never below 0.1 s."""
+    return max(0.1, scaled(15))
+
+
+def retry_ms() -> int:
+    """The ``retry:`` hint: how long a browser waits before reconnecting (3 demo seconds, >= 100 ms)."""
+    return max(100, round(scaled(3) * 1000))
+
+
+def resume_point(header: str | None, query: str | None) -> str | None:
+    """Where to resume: the ``Last-Event-ID`` header, else ``?last_event_id=``; 422 if malformed."""
+    try:
+        return check_event_id(header) or check_event_id(query)
+    except ValueError as exc:
+        raise HTTPException(422, f"Last-Event-ID: {exc}") from None
+
+
+async def _job_messages(broker: Broker, view: dict[str, Any], after: str | None) -> AsyncIterator[Any]:
+    snapshot = {name: value for name, value in view.items() if name != "events"}
+    yield ServerSentEvent(dumps(snapshot), event="snapshot", retry=retry_ms())
+    last: Event | None = None
+    try:
+        async with aclosing(job_feed(broker, view["id"], after)) as feed:
+            async for push in feed:
+                yield push.sse
+                last = push.event
+    except (BrokerLost, BrokerUnavailable, RedisError) as exc:
+        yield ServerSentEvent(dumps({"error": str(exc)}), event="error")
+        return
+    end = {"state": last.state if last else view["state"], "last_event_id": last.id if last else after}
+    yield ServerSentEvent(dumps(end), event="end")
+
+
+@router.get(
+    "/tasks/{job_id}/stream",
+    response_class=EventSourceResponse,
+    summary="Follow one job with Server-Sent Events (the radio: 广播电台)",
+    responses={**SSE_RESPONSES, 204: {"description": "the job ended and you have every event"}, 404: {"model": ErrorOut}},
+)
+async def stream_task(
+    job_id: JobIdParam,
+    last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
+    last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    broker: Broker = Depends(get_broker),
+) -> Response:
+    after = resume_point(last_event_id_header, last_event_id)
+    conn = await run_in_threadpool(broker.sync)
+    view = await run_in_threadpool(jobs.job_view, conn, job_id, with_events=False)  # UnknownJob -> 404
+    newest = view.get("last_event_id")
+    if after and is_terminal(view["state"]) and newest and id_key(newest) <= id_key(after):
+        return Response(status_code=204)  # over, and the client has it all: EventSource stops here
+    await broker.hub()  # BrokerUnavailable -> 503 before the stream starts
+    return EventSourceResponse(_job_messages(broker, view, after), ping=ping_seconds(), send_timeout=SEND_TIMEOUT)
+
+
+async def _firehose_messages(
+    broker: Broker, snapshot: dict[str, Any], after: str | None, backlog: int, task: str | None, state: str | None
+) -> AsyncIterator[Any]:
+    yield ServerSentEvent(dumps(snapshot), event="snapshot", retry=retry_ms())
+
+    def match(event: Event) -> bool:
+        return (task is None or event.task == task) and (state is None or event.state == state)
+
+    try:
+        async with aclosing(firehose(broker, after=after, backlog=backlog, match=match)) as feed:
+            async for push in feed:
+                yield push.sse
+    except (BrokerLost, BrokerUnavailable, RedisError) as exc:
+        yield ServerSentEvent(dumps({"error": str(exc)}), event="error")
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    summary="Every job's events: the dashboard's firehose (SSE, never ends)",
+    responses=SSE_RESPONSES,
+)
+async def stream_events(
+    task: str | None = Query(None, description="only events of this catalogue task"),
+    state: StateName | None = Query(None, description="only events that leave a job in this state"),
+    backlog: int = Query(0, ge=0, le=1000, description="start with the newest N events"),
+    last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
+    last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    broker: Broker = Depends(get_broker),
+) -> Response:
+    if task is not None:
+        get_spec(task)  # UnknownTask -> 422 with the catalogue
+    after = resume_point(last_event_id_header, last_event_id)
+    conn = await run_in_threadpool(broker.sync)
+    snapshot = {
+        "counts": await run_in_threadpool(events.state_counts, conn),
+        "last_event_id": await run_in_threadpool(events.last_global_id, conn),
+    }
+    if after is None and not backlog:
+        after = snapshot["last_event_id"]  # continue exactly where the snapshot stands
+    await broker.hub()
+    return EventSourceResponse(
+        _firehose_messages(broker, snapshot, after, backlog, task, state), ping=ping_seconds(), send_timeout=SEND_TIMEOUT
+    )

@@ -1,0 +1,172 @@
+"""REST: send a parcel, look it up, list them, call one off (类比1: 快递分拣中心).
+
+==========================  ===========================================================
+``GET  /catalogue``         the tasks that may be submitted, with their parameter schemas
+``POST /tasks``             submit one -> ``202 {"id", "state", "links": {"self", "stream", "ws"}}``
+``POST /tasks/batch``       ``{"jobs": [...]}``: all checked first, then all submitted
+``GET  /tasks``             recent jobs, newest first (``?state=``, ``?task=``, ``?limit=``)
+``GET  /tasks/{id}``        the job's view; ``ETag`` / ``If-None-Match`` -> ``304`` (polling.py)
+``POST /tasks/{id}/cancel`` a pending job never runs, a running one is stopped -> ``202``
+==========================  ===========================================================
+
+Handlers are plain ``def``: FastAPI runs them in its threadpool, where the
+lab core's blocking Redis calls belong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+
+from .. import events, jobs, keys
+from ..errors import InvalidParams
+from ..states import is_terminal
+from ..tasks import CATALOGUE, get_spec
+from .connections import Broker, get_broker
+from .models import (
+    BatchRequest,
+    BatchSubmitted,
+    CancelResult,
+    CatalogueEntry,
+    ErrorOut,
+    JobIdParam,
+    StateName,
+    SubmitRequest,
+    Submitted,
+    TaskList,
+    TaskSummary,
+    TaskView,
+)
+from .polling import job_etag, not_modified
+
+router = APIRouter(tags=["tasks"])
+
+NOT_FOUND = {404: {"model": ErrorOut, "description": "no such job"}}
+LIST_SCAN_LIMIT = 10_000
+
+
+def links(job_id: str) -> dict[str, str]:
+    return {"self": f"/tasks/{job_id}", "stream": f"/tasks/{job_id}/stream", "ws": f"/ws/tasks/{job_id}"}
+
+
+def submitted(conn: Any, job_id: str, redrive_of: str | None = None) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "state": events.current_state(conn, job_id) or "pending",
+        "links": links(job_id),
+        "redrive_of": redrive_of,
+    }
+
+
+@router.get("/catalogue", response_model=list[CatalogueEntry], summary="The tasks you may submit")
+def catalogue() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "params": spec.params.model_json_schema(),
+            "retry": spec.retry.model_dump(),
+            "timeout": spec.timeout,
+        }
+        for spec in CATALOGUE.values()
+    ]
+
+
+@router.post("/tasks", status_code=202, response_model=Submitted, summary="Submit a catalogue task (寄快递)")
+def submit_task(body: SubmitRequest, response: Response, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    conn = broker.sync()
+    job_id = jobs.submit(conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout)
+    response.headers["Location"] = f"/tasks/{job_id}"
+    return submitted(conn, job_id)
+
+
+@router.post("/tasks/batch", status_code=202, response_model=BatchSubmitted, summary="Submit many tasks at once")
+def submit_batch(body: BatchRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    for index, item in enumerate(body.jobs):  # check every parcel before sending any
+        try:
+            get_spec(item.task).validate(item.params)
+        except InvalidParams as exc:
+            raise InvalidParams(f"jobs[{index}]: {exc}") from None
+    conn = broker.sync()
+    ids = [jobs.submit(conn, item.task, item.params, retry=item.retry_dict(), timeout=item.timeout) for item in body.jobs]
+    return {"jobs": [submitted(conn, job_id) for job_id in ids]}
+
+
+@router.get("/tasks", response_model=TaskList, summary="Recent jobs, newest first")
+def list_tasks(
+    state: StateName | None = Query(None, description="only jobs in this state"),
+    task: str | None = Query(None, description="only jobs of this catalogue task"),
+    limit: int = Query(50, ge=1, le=500),
+    broker: Broker = Depends(get_broker),
+) -> dict[str, Any]:
+    if task is not None:
+        get_spec(task)  # UnknownTask (422) with the catalogue's names
+    conn = broker.sync()
+    rows: list[dict[str, Any]] = []
+    scanned = 0
+    while len(rows) < limit and scanned < LIST_SCAN_LIMIT:
+        page = conn.zrevrange(keys.JOB_INDEX, scanned, scanned + 199, withscores=True)
+        if not page:
+            break
+        scanned += len(page)
+        states = conn.hmget(keys.JOB_STATES, [job_id for job_id, _ in page])
+        for (raw_id, enqueued_at), raw_state in zip(page, states, strict=True):
+            if state is not None and (raw_state or b"").decode() != state:
+                continue
+            try:
+                view = jobs.job_view(conn, raw_id.decode(), with_events=False)
+            except jobs.UnknownJob:
+                continue
+            if task is not None and view["task"] != task:
+                continue
+            rows.append({**view, "events": None, "enqueued_at": enqueued_at})
+            if len(rows) >= limit:
+                break
+    return {"tasks": [TaskSummary.model_validate(row) for row in rows], "count": len(rows)}
+
+
+@router.get(
+    "/tasks/{job_id}",
+    response_model=TaskView,
+    summary="Where is my parcel? (poll it; send If-None-Match to get 304 while nothing changed)",
+    responses={**NOT_FOUND, 304: {"description": "nothing changed since the ETag you sent"}},
+)
+def get_task(
+    response: Response,
+    job_id: JobIdParam,
+    with_events: bool = Query(True, alias="events", description="include the event list"),
+    if_none_match: str | None = Header(None, description="the ETag of your last answer"),
+    broker: Broker = Depends(get_broker),
+) -> Any:
+    conn = broker.sync()
+    etag = job_etag(conn, job_id)
+    if etag is None:
+        raise jobs.UnknownJob(f"no job with id {job_id!r}")
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if not_modified(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    view = jobs.job_view(conn, job_id, with_events=with_events)
+    response.headers.update(headers)
+    return view
+
+
+@router.post(
+    "/tasks/{job_id}/cancel",
+    status_code=202,
+    response_model=CancelResult,
+    summary="Call a parcel off (取消)",
+    responses={**NOT_FOUND, 409: {"model": ErrorOut, "description": "the job has already finished"}},
+)
+def cancel_task(job_id: JobIdParam, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    conn = broker.sync()
+    before = events.current_state(conn, job_id)
+    if before is not None and is_terminal(before):
+        raise HTTPException(409, f"job {job_id} is already {before}: nothing to cancel")
+    state = jobs.cancel(conn, job_id)
+    message = (
+        "cancelled before a worker picked it up"
+        if is_terminal(state)
+        else "stop requested: the job ends failed with reason 'cancelled' (watch its stream for the event)"
+    )
+    return {"id": job_id, "state": state, "message": message}
