@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..config import queue_name, time_scale
 from ..errors import BrokerUnavailable
-from . import dlq, documents, stream, tasks, ws
+from . import dlq, documents, scenarios, stream, tasks, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -82,7 +82,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
-    for module in (tasks, stream, ws, dlq, documents):
+    for module in (tasks, stream, ws, dlq, documents, scenarios):
         app.include_router(module.router)
 
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})

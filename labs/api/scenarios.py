@@ -1,0 +1,183 @@
+"""The seed's three scenarios (实际应用场景) over HTTP.
+
+==============================================  ==============================================
+``POST /scenarios/documents``                   scenario 1: one ``process_document`` job per PDF
+                                                (uploaded ids or generated samples) -> a batch
+``GET  /batches/{id}``                          a batch's progress and each job's state
+``WS   /ws/batches/{id}``                       per-file events and whole-batch progress, pushed
+``GET  /search?q=...``                          the best chunks: source file, page, embedder
+``POST /tasks`` with ``agent_chain``            scenario 2: follow ``/tasks/{id}/stream`` (SSE)
+``POST /scenarios/summaries``                   scenario 3: ``summarize`` jobs writing to SQLite
+``GET  /scenarios/summaries/{batch}``           what the database holds now (poll it; ETag/304)
+==============================================  ==============================================
+
+``WS /ws/batches/{id}`` frames: ``{"type": "snapshot", "batch": {...}}`` first,
+then for each lifecycle event of a job in the batch ``{"type": "event", ...}``
+followed by ``{"type": "batch", "done", "total", "percent", "completed", "failed", ...}``;
+``{"type": "end", "batch": {...}}`` and close code 1000 once every job is final.
+The client may send ``{"action": "ping"}`` (answered with ``pong``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import BrokerUnavailable, LabError
+from ..scenarios import batches, documents, summaries
+from ..states import is_terminal
+from ..tasks import documents_dir
+from .connections import Broker, get_broker
+from .hub import dumps
+
+router = APIRouter(tags=["scenarios"])
+
+
+class DocumentsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[str] | None = Field(None, min_length=1, max_length=1000, description="ids from POST /documents")
+    samples: int | None = Field(None, ge=1, le=500, description="or: generate this many sample PDFs")
+    broken: int = Field(0, ge=0, le=50, description="with samples: add this many broken PDFs")
+
+    @model_validator(mode="after")
+    def one_source(self) -> DocumentsRequest:
+        if (self.documents is None) == (self.samples is None):
+            raise ValueError("give either 'documents' (uploaded ids) or 'samples' (how many to generate)")
+        return self
+
+
+class SummariesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(100, ge=1, le=1000, description="how many summaries to write")
+
+
+def batch_links(batch_id: str) -> dict[str, str]:
+    return {"self": f"/batches/{batch_id}", "ws": f"/ws/batches/{batch_id}"}
+
+
+@router.post("/scenarios/documents", status_code=202, summary="Scenario 1: process many PDFs as one batch")
+def start_documents(body: DocumentsRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    if body.samples is not None:
+        paths: list[str | Path] = list(documents.sample_corpus(body.samples, broken=body.broken))
+    else:
+        paths = [d for d in body.documents or []]
+        for ref in paths:
+            if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
+                raise HTTPException(422, f"unknown document id {str(ref)[:80]!r}: upload it with POST /documents first")
+    batch_id = documents.start(broker.sync(), paths)
+    return {"batch": batch_id, "total": len(paths), "links": batch_links(batch_id)}
+
+
+@router.get("/batches/{batch_id}", summary="A batch's progress and each job's state")
+def batch_status(batch_id: str, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    try:
+        return batches.status(broker.sync(), batch_id[:100])
+    except batches.UnknownBatch as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/search", summary="Search the document index (scenario 1)")
+def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)) -> dict[str, Any]:
+    results = documents.search(q, k=k)
+    return {"query": q, "results": results}
+
+
+@router.post("/scenarios/summaries", status_code=202, summary="Scenario 3: write summaries into the database")
+def start_summaries(body: SummariesRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    batch_id = summaries.start(broker.sync(), body.n)
+    return {
+        "batch": batch_id,
+        "total": body.n,
+        "links": {**batch_links(batch_id), "poll": f"/scenarios/summaries/{batch_id}"},
+        "poll_every": summaries.POLL_SECONDS,
+    }
+
+
+@router.get("/scenarios/summaries/{batch_id}", summary="Poll the summaries database (ETag / If-None-Match -> 304)")
+def poll_summaries(
+    batch_id: str,
+    response: Response,
+    rows: bool = False,
+    if_none_match: str | None = Header(None),
+    broker: Broker = Depends(get_broker),
+) -> Any:
+    try:
+        total = len(batches.job_ids(broker.sync(), batch_id[:100]))
+    except batches.UnknownBatch as exc:
+        raise HTTPException(404, str(exc)) from None
+    count = summaries.count(batch_id)
+    etag = f'W/"{count}.{int(rows)}"'
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    out: dict[str, Any] = {"batch": batch_id, "count": count, "total": total, "percent": round(100 * count / total, 1)}
+    if rows:
+        out["rows"] = summaries.rows(batch_id)
+    return out
+
+
+@router.websocket("/ws/batches/{batch_id}")
+async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
+    """Per-file events and whole-batch progress for one batch (scenario 1's progress push)."""
+    await websocket.accept()
+    broker: Broker = websocket.app.state.broker
+    try:
+        hub = await broker.hub()
+    except (BrokerUnavailable, RedisError) as exc:
+        await websocket.send_text(dumps({"type": "error", "error": f"broker unavailable: {exc}"}))
+        return await websocket.close(1013)
+    with hub.subscribe(None) as sub:  # subscribe first, then read the state: nothing falls in between
+        try:
+            conn = await run_in_threadpool(broker.sync)
+            status = await run_in_threadpool(batches.status, conn, batch_id[:100])
+        except (batches.UnknownBatch, LabError, RedisError) as exc:
+            await websocket.send_text(dumps({"type": "error", "error": str(exc)}))
+            return await websocket.close(4404)
+        rows = {row["id"]: row for row in status["jobs"]}
+        meta = {"kind": status["kind"]}
+        await websocket.send_text(dumps({"type": "snapshot", "batch": status}))
+
+        async def listen() -> None:
+            while True:
+                message = await websocket.receive_text()
+                with contextlib.suppress(ValueError, AttributeError):
+                    if json.loads(message).get("action") == "ping":
+                        await websocket.send_text(dumps({"type": "pong"}))
+                        continue
+                await websocket.send_text(dumps({"type": "error", "error": 'send {"action": "ping"}'}))
+
+        listener = asyncio.create_task(listen())
+        try:
+            while not batches.summarize(batch_id, meta, list(rows.values()))["finished"]:
+                push = await sub.next(timeout=1.0)
+                if push is None or push.event.data.get("batch") != batch_id or push.event.job_id not in rows:
+                    continue
+                row, event = rows[push.event.job_id], push.event
+                if not (is_terminal(row["state"]) and not is_terminal(event.state)):
+                    row["state"] = event.state
+                if event.progress:
+                    row["percent"] = event.progress.get("percent", row["percent"])
+                if event.data.get("error") and event.state == "failed":
+                    row["error"] = event.data["error"]
+                await websocket.send_text(push.ws)
+                totals = batches.summarize(batch_id, meta, list(rows.values()))
+                await websocket.send_text(dumps({"type": "batch", **{k: v for k, v in totals.items() if k != "jobs"}}))
+            await websocket.send_text(dumps({"type": "end", "batch": batches.summarize(batch_id, meta, list(rows.values()))}))
+            await websocket.close(1000)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener

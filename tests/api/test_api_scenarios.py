@@ -1,0 +1,93 @@
+"""The seed's three scenarios through the API, on real workers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from httpx_sse import connect_sse
+
+from labs.samples import topic_of
+from labs.session import LabSession
+
+
+@pytest.fixture
+def lab2(broker: str):
+    with LabSession(workers=2, kind="fork") as lab:
+        yield lab
+
+
+def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSession) -> None:
+    started = client.post("/scenarios/documents", json={"samples": 18, "broken": 2})
+    assert started.status_code == 202, started.text
+    batch = started.json()
+    frames = []
+    with client.websocket_connect(batch["links"]["ws"]) as ws:
+        while True:
+            frame = json.loads(ws.receive_text())
+            frames.append(frame)
+            if frame["type"] == "end":
+                break
+    assert frames[0]["type"] == "snapshot" and frames[0]["batch"]["total"] == 20
+    progress = [f["percent"] for f in frames if f["type"] == "batch"]
+    assert progress == sorted(progress) and len(set(progress)) > 5  # whole-batch progress, step by step
+    per_file = [f for f in frames if f["type"] == "event" and f["event"] == "progress"]
+    assert len({f["job_id"] for f in per_file}) > 1  # per-file progress too
+    end = frames[-1]["batch"]
+    assert (end["completed"], end["failed"], end["percent"]) == (18, 2, 100.0)
+    status = client.get(batch["links"]["self"]).json()
+    reasons = [row["error"] for row in status["jobs"] if row["state"] == "failed"]
+    assert len(reasons) == 2 and all("DocumentError" in r for r in reasons)
+    # search finds the right file, names the page and the embedder
+    paths = sorted(row["label"] for row in status["jobs"] if row["state"] == "completed")
+    topic = topic_of(paths[3])
+    hits = client.get("/search", params={"q": topic.query}).json()["results"]
+    assert topic_of(hits[0]["source"]) == topic and hits[0]["page"] >= 1 and hits[0]["embedder"]
+
+
+def test_agent_chain_streams_its_steps_over_sse(client, lab2: LabSession) -> None:
+    done = client.post("/scenarios/documents", json={"samples": 6}).json()
+    deadline = time.monotonic() + 60
+    while not client.get(done["links"]["self"]).json()["finished"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    job = client.post("/tasks", json={"task": "agent_chain", "params": {"question": "how do couriers handle a missed delivery?"}})
+    assert job.status_code == 202
+    steps = []
+    with connect_sse(client, "GET", job.json()["links"]["stream"]) as source:
+        for sse in source.iter_sse():
+            if sse.event == "progress":
+                steps.append(json.loads(sse.data)["step"])
+            if sse.event == "end":
+                break
+    assert steps == ["start", "retrieve", "analyse", "answer"]
+    result = client.get(f"/tasks/{job.json()['id']}").json()["result"]
+    assert result["citations"] and result["answer"]
+
+
+def test_summaries_are_polled_until_all_are_in(client, lab2: LabSession) -> None:
+    started = client.post("/scenarios/summaries", json={"n": 10}).json()
+    counts, not_modified, etag = [], 0, None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        reply = client.get(started["links"]["poll"], headers={"If-None-Match": etag} if etag else {})
+        if reply.status_code == 304:
+            not_modified += 1
+        else:
+            counts.append(reply.json()["count"])
+            etag = reply.headers["ETag"]
+            if counts[-1] == 10:
+                break
+        time.sleep(0.05)
+    assert counts == sorted(counts) and counts[-1] == 10 and len(counts) > 1
+    assert not_modified > 0  # polling while nothing changed cost a 304
+    rows = client.get(started["links"]["poll"], params={"rows": True}).json()["rows"]
+    assert len(rows) == 10 and all(r["summary"] for r in rows)
+
+
+def test_bad_scenario_requests_are_clear(client) -> None:
+    assert client.post("/scenarios/documents", json={}).status_code == 422
+    reply = client.post("/scenarios/documents", json={"documents": ["../../etc/passwd"]})
+    assert reply.status_code == 422 and "upload it" in reply.json()["detail"]
+    assert client.get("/batches/b-nope").status_code == 404
+    assert client.get("/scenarios/summaries/b-nope").status_code == 404
