@@ -68,7 +68,8 @@ def connect(url: str, *, check: bool = True, timeout: float = 2.0) -> redis.Redi
     Raises :class:`BrokerUnavailable` with one readable line when it does not.
     """
     try:
-        conn = redis.Redis.from_url(url, socket_connect_timeout=timeout, health_check_interval=30)
+        # socket_timeout: redis-py 8 defaults to 5 s, shorter than some blocking reads (XREAD BLOCK)
+        conn = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=30, health_check_interval=30)
     except ValueError as exc:
         raise BrokerUnavailable(f"invalid broker URL {_safe(url)!r}: {exc}") from None
     if check:

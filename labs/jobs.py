@@ -177,8 +177,8 @@ def job_view(conn: redis.Redis, job_id: str, *, with_events: bool = True) -> dic
     if job is None and not history:
         raise UnknownJob(f"no job with id {job_id!r}")
     rq_status = job.get_status(refresh=False).value if job and job.get_status(refresh=False) else ""
-    logged = events.current_state(conn, job_id)
-    state = logged or state_of(rq_status)
+    # the state comes from the history read above, so the view is one consistent snapshot
+    state = history[-1].state if history else state_of(rq_status)
     meta = job.meta if job else {}
     last_progress = next((e.progress for e in reversed(history) if e.progress), None)
     reason = next((e.data.get("reason") for e in reversed(history) if e.data.get("reason")), None)
@@ -217,8 +217,8 @@ def wait_for(conn: redis.Redis, job_id: str, timeout: float = 30.0, states: set[
         if new:
             after = new[-1].id
         if seen and seen[-1].state in targets:
-            # let annotation events (dead_lettered) that follow in the same breath arrive
-            seen += events.job_events(conn, job_id, after=after)
+            if seen[-1].event == "failed":  # dead_lettered follows failed within milliseconds
+                seen += events.wait_job_events(conn, job_id, after=seen[-1].id, block_ms=1000)
             return events.replay(seen)
         if time.monotonic() > deadline:
             state = seen[-1].state if seen else "unknown"

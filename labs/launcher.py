@@ -91,13 +91,28 @@ def kill_worker(conn: redis.Redis, name: str) -> dict[str, Any]:
         raise PermissionError(f"worker {name} runs on {info['hostname']}, not on this machine")
     killed = []
     for pid in (info["pid"], info["horse_pid"] if info["current_job"] else 0):
-        if pid:
-            try:
+        if not pid:
+            continue
+        try:
+            if os.getpgid(pid) == pid:  # leads its own group (started by the lab): its scheduler child dies too
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                for child in _children(pid):
+                    os.kill(child, signal.SIGKILL)
                 os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
+            killed.append(pid)
+        except ProcessLookupError:
+            pass
     return {"name": name, "killed": killed, "job": info["current_job"]}
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux), e.g. a worker's scheduler process."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in path.read_text().split()]
+    except OSError:
+        return []
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

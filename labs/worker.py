@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
 from rq import SimpleWorker, SpawnWorker, Worker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.timeouts import JobTimeoutException
 
 from . import events
@@ -114,6 +116,19 @@ class AbandonedJobHandler:
         return True
 
 
+_DELETE_IF_OWNER = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LabWorkerMixin:
     """Records the lifecycle event log from inside RQ's worker."""
 
@@ -130,6 +145,37 @@ class LabWorkerMixin:
         self.push_exc_handler(AbandonedJobHandler(self.name))
 
     # -- bookkeeping ------------------------------------------------------
+    @property
+    def dequeue_timeout(self) -> int:
+        """How long an idle worker waits for a job before its next maintenance pass (RQ: worker_ttl - 15).
+
+        Capped by the (scaled) maintenance interval, so an idle worker notices a
+        dead one's abandoned job in a lesson, not 15 s later.
+        """
+        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+
+    def run_maintenance_tasks(self) -> None:
+        self._reclaim_dead_scheduler_lock()
+        super().run_maintenance_tasks()
+
+    def _reclaim_dead_scheduler_lock(self) -> None:
+        """Free the scheduler lock of a scheduler process that died on this machine.
+
+        RQ's lock outlives a killed scheduler by a minute, during which no retry
+        is delivered. A worker that finds the lock's owner gone from this host
+        releases it, and RQ's maintenance then starts a scheduler here.
+        """
+        for queue in self.queues:
+            key = RQScheduler.get_locking_key(queue.name)
+            owner = self.connection.get(key)
+            if owner is None or (self.scheduler is not None and owner.decode() == self.scheduler.name):
+                continue
+            info = self.connection.hgetall(SCHEDULER_KEY_TEMPLATE % owner.decode())
+            host, pid = info.get(b"hostname", b"").decode(), int(info.get(b"pid", b"0") or 0)
+            if host == socket.gethostname() and pid and not _alive(pid):
+                self.connection.eval(_DELETE_IF_OWNER, 1, key, owner)
+                self.log.warning("Worker %s: released the scheduler lock of dead scheduler pid %s", self.name, pid)
+
     def register_birth(self, *args: Any, **kwargs: Any) -> None:
         super().register_birth(*args, **kwargs)
         self.connection.hset(self.key, "lab_kind", self.lab_kind)

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..broker import get_connection, redis_url
 from ..errors import BrokerUnavailable
-from .hub import EventHub
+from .hub import BLOCK_MS, EventHub
 
 POOL_SIZE = 64
 """Connections the push channels share (a history read takes one briefly; the hub keeps one)."""
@@ -82,8 +82,10 @@ class Broker:
         if self._aio is None or self._loop is not loop:
             await run_in_threadpool(self.sync)  # raises BrokerUnavailable with a readable line
             assert self._url is not None
+            # redis-py 8 gives a connection a 5 s socket timeout by default, which would cut the
+            # hub's blocking XREAD (up to BLOCK_MS) after 5 quiet seconds: allow for the wait
             pool = aioredis.BlockingConnectionPool.from_url(
-                self._url, max_connections=POOL_SIZE, timeout=10, socket_connect_timeout=2
+                self._url, max_connections=POOL_SIZE, timeout=10, socket_connect_timeout=2, socket_timeout=BLOCK_MS / 1000 + 10
             )
             self._aio, self._loop, self._hub = aioredis.Redis(connection_pool=pool), loop, None
         return self._aio
