@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,12 +156,15 @@ def emit(
     message: str = "",
     progress: dict[str, Any] | None = None,
     ts: float | None = None,
+    also: Callable[[Any], Any] | None = None,
     **data: Any,
 ) -> tuple[str, int]:
     """Append one event to the job's stream and the global stream; return (id, seq).
 
     Returns ``("", 0)`` when the event was dropped because the job is already in
-    a terminal state (terminal states are final).
+    a terminal state (terminal states are final). ``also(pipeline)`` may queue
+    more commands to go in the same round trip (``progress()`` saves the job's
+    meta that way).
     """
     if event not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event!r}")
@@ -184,10 +187,14 @@ def emit(
         _maxlen(), job_id, state, "1" if event == "enqueued" else "0", repr(now), _ttl(),
         "1" if event in ANNOTATIONS else "0", *fields,
     ]  # fmt: skip
-    event_id, seq, cancel_requested = _script(conn)(
-        keys=[keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id)],
-        args=args,
-    )
+    script_keys = [keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id)]
+    if also is None:
+        event_id, seq, cancel_requested = _script(conn)(keys=script_keys, args=args)
+    else:
+        with conn.pipeline(transaction=False) as pipe:
+            also(pipe)
+            _script(conn)(keys=script_keys, args=args, client=pipe)
+            event_id, seq, cancel_requested = pipe.execute()[-1]
     if cancel_requested and event in {"started", "progress"}:  # only a running job acts on it
         _cancel_seen.add(job_id)
     return _text(event_id), int(seq)

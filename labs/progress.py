@@ -40,8 +40,8 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
         return info
     conn = job.connection
     job.meta["progress"] = info
-    job.save_meta()
-    events.emit(
+    meta = job.serializer.dumps(job.meta)
+    events.emit(  # the event and job.meta (RQ's save_meta) in one round trip
         conn,
         job.id,
         "progress",
@@ -52,6 +52,7 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
         worker=job.worker_name or os.environ.get("RQ_WORKER_ID", ""),
         message=message,
         progress=info,
+        also=lambda pipe: pipe.hset(job.key, "meta", meta),
         **events.tags(job.meta),
         **data,
     )

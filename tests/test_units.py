@@ -108,3 +108,18 @@ def test_nan_and_strange_ids_are_refused_clearly() -> None:
             job_view(conn, bad)
         with pytest.raises(UnknownJob):
             cancel(conn, bad)
+
+
+def test_progress_lands_in_job_meta_and_in_the_event_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labs.jobs import job_view
+    from labs.queue import fetch_job
+    from labs.worker import run_burst
+
+    monkeypatch.setenv("LAB_TIME_SCALE", "0")
+    conn = in_process_connection()
+    job_id = submit(conn, "slow_task", {"steps": 3})
+    run_burst(conn)
+    expected = {"done": 3, "total": 3, "percent": 100.0, "message": "step 3/3"}
+    assert fetch_job(conn, job_id).meta["progress"] == expected  # RQ's job.meta, as the seed's update_state
+    assert job_view(conn, job_id)["progress"] == expected
+    assert [e.progress["done"] for e in events.job_events(conn, job_id) if e.event == "progress"] == [1, 2, 3]
