@@ -37,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..config import queue_name, time_scale
 from ..errors import BrokerUnavailable
+from ..playground import install as install_playground
 from . import dlq, documents, scenarios, stream, tasks, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
@@ -84,6 +85,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
         )
     for module in (tasks, stream, ws, dlq, documents, scenarios):
         app.include_router(module.router)
+    install_playground(app)  # the browser playground at /playground/ (labs/playground)
 
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
     def health(response: Response) -> dict[str, Any]:
