@@ -41,9 +41,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import make_worker
+    from .worker import make_worker, stop_with_parent
 
     worker = make_worker(_conn(), args.kind, name=args.name)
+    if os.environ.get("LAB_PARENT_PID", "").isdigit():
+        stop_with_parent(int(os.environ["LAB_PARENT_PID"]))
     print(f"worker {worker.name} ({args.kind}) listening on queue {worker.queue_names()[0]!r}", flush=True)
     worker.work(burst=args.burst, with_scheduler=True, logging_level=args.log_level)
     return 0

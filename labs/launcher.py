@@ -40,10 +40,11 @@ def spawn(cmd: list[str], name: str, env: dict[str, str] | None = None) -> subpr
 
 
 def start_worker(kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``python -m labs worker`` as a background process."""
+    """Start ``python -m labs worker`` as a background process; it stops when this process ends."""
     args = ["worker", f"--{kind}"]
     if name:
         args += ["--name", name]
+    env = {"LAB_PARENT_PID": str(os.getpid()), **(env or {})}
     return spawn(python_cmd(*args), name or f"worker-{int(time.time() * 1000)}", env)
 
 

@@ -287,6 +287,25 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
 }
 
 
+def stop_with_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Warm-stop this worker once ``parent_pid`` is gone.
+
+    A worker started by a notebook, a test or the dashboard must not outlive
+    it: an orphan worker would go on taking jobs from the queue (with another
+    state folder), to the puzzlement of the next run.
+    """
+    import signal
+    import threading
+    import time
+
+    def watch() -> None:
+        while _alive(parent_pid):
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)  # RQ's warm shutdown: finish the current job, then stop
+
+    threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
+
+
 def default_kind() -> str:
     return "fork" if hasattr(os, "fork") else "spawn"
 

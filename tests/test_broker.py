@@ -118,3 +118,18 @@ def test_a_large_reply_is_sent_whole() -> None:
         entries = conn.xrange("big")
         assert len(entries) == 40_000 and entries[-1][1][b"job_id"] == b"job-39999"
         assert conn.ping()
+
+
+def test_workers_started_by_the_lab_stop_when_their_starter_dies(broker: str) -> None:
+    """A notebook kernel or a test that dies must not leave workers taking jobs."""
+    starter = subprocess.run(
+        [sys.executable, "-c", "from labs.launcher import start_worker; print(start_worker('fork', name='orphan-check').pid)"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )  # fmt: skip
+    pid = int(starter.stdout.strip())
+    conn = redis.Redis.from_url(broker)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    assert b"rq:worker:orphan-check" not in conn.smembers("rq:workers")
