@@ -131,6 +131,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)  # also when started from a script that ignores Ctrl-C
     try:
         for i in range(args.workers):
             procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
