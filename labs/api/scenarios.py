@@ -45,8 +45,8 @@ class DocumentsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[str] | None = Field(None, min_length=1, max_length=1000, description="ids from POST /documents")
-    samples: int | None = Field(None, ge=1, le=500, description="or: generate this many sample PDFs")
-    broken: int = Field(0, ge=0, le=50, description="with samples: add this many broken PDFs")
+    samples: int | None = Field(None, ge=1, le=100, description="or: generate this many sample PDFs (the seed: 100)")
+    broken: int = Field(0, ge=0, le=10, description="with samples: add this many broken PDFs")
 
     @model_validator(mode="after")
     def one_source(self) -> DocumentsRequest:
