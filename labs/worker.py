@@ -306,6 +306,20 @@ def stop_with_parent(parent_pid: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
 
 
+def preload() -> str:
+    """Import the heavy job modules and choose the embedder once, in the worker itself.
+
+    A forking worker runs every job in a fresh copy of itself: without this,
+    each copy would import pypdf and fastembed and probe for a model again
+    (about 0.4 s per job). Returns the embedder's name.
+    """
+    from . import documents  # noqa: F401  (pypdf, sqlite)
+    from .embedder import get_embedder
+    from .scenarios import agent, summaries  # noqa: F401
+
+    return get_embedder().name
+
+
 def default_kind() -> str:
     return "fork" if hasattr(os, "fork") else "spawn"
 
