@@ -19,11 +19,13 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from rq import SimpleWorker, SpawnWorker, Worker
+from rq import SimpleWorker, SpawnWorker, Worker, worker_registration
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
+from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.timeouts import JobTimeoutException
+from rq.utils import now as utcnow
 
 from . import events
 from .config import scaled
@@ -155,8 +157,30 @@ class LabWorkerMixin:
         return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
 
     def run_maintenance_tasks(self) -> None:
-        self._reclaim_dead_scheduler_lock()
+        try:
+            self._reclaim_dead_scheduler_lock()
+        except Exception:  # never let a housekeeping extra stop the worker
+            self.log.exception("Worker %s: could not check the scheduler lock", self.name)
         super().run_maintenance_tasks()
+
+    def clean_registries(self) -> None:
+        """RQ's registry clean-up (it finds abandoned jobs), with a short-lived lock.
+
+        RQ holds the per-queue maintenance lock for up to 899 s and releases it
+        only when the pass ends: a worker stopped or killed mid-pass would block
+        every clean-up, abandoned jobs included, for 15 minutes. Here the lock
+        lives a few maintenance intervals and is released whatever happens.
+        """
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                try:
+                    self.connection.expire(queue.registry_cleaning_key, max(5, 3 * int(self.maintenance_interval)))
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    queue.release_maintenance_lock()
+        self.last_cleaned_at = utcnow()
 
     def _reclaim_dead_scheduler_lock(self) -> None:
         """Free the scheduler lock of a scheduler process that died on this machine.

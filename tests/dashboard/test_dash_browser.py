@@ -112,8 +112,14 @@ def test_live_board_in_chromium(broker: str, api_server: str, dashboard_server: 
         page.get_by_text("为什么被退回").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
         shot(page, "03_dlq_zh")
 
-        page.get_by_role("button", name=re.compile("^打开 ")).first.click()  # type: ignore[attr-defined]
-        page.get_by_text("状态机").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+        for attempt in range(3):  # a live refresh may redraw the button just as it is clicked: click again
+            page.get_by_role("button", name=re.compile("^打开 ")).first.click()  # type: ignore[attr-defined]
+            try:
+                page.get_by_text("状态机").first.wait_for(timeout=15_000)  # type: ignore[attr-defined]
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
         shot(page, "04_job_zh")
 
         page.get_by_role("link", name=re.compile("配送员")).click()  # type: ignore[attr-defined]
