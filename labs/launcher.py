@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +140,6 @@ def wait_for_workers(conn: redis.Redis, count: int = 1, timeout: float = 20.0) -
             return found
         time.sleep(0.1)
     raise TimeoutError(f"fewer than {count} workers registered after {timeout} s; see {state_dir() / 'logs'}")
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def app_path() -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from . import events, keys
+from . import events
 from .errors import JobCancelled
 
 
@@ -59,14 +59,3 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
     if events.cancel_requested_at_last_emit(job.id):
         raise JobCancelled("cancelled on request")
     return info
-
-
-def check_cancelled(job_id: str | None = None, conn: Any = None) -> None:
-    """Raise :class:`JobCancelled` if someone asked to cancel this job."""
-    if job_id is None or conn is None:
-        job = get_current_job()
-        if job is None:
-            return
-        job_id, conn = job.id, job.connection
-    if conn.exists(keys.cancel_flag(job_id)):
-        raise JobCancelled("cancelled on request")
