@@ -8,7 +8,9 @@ registries. It also:
 - refuses any job whose function is not in the task catalogue (the allow-list),
 - treats :class:`~labs.errors.PermanentError` as "do not redeliver",
 - shortens RQ's heartbeat grace and maintenance interval by ``LAB_TIME_SCALE``
-  so a worker killed mid-job is noticed in a lesson, not ten minutes later.
+  so a worker killed mid-job is noticed in a lesson, not ten minutes later,
+  while a job whose worker is alive on this machine is never taken for
+  abandoned because its heartbeat came late (a busy machine).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rq.job import Job
 from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.timeouts import JobTimeoutException
+from rq.utils import current_timestamp
 from rq.utils import now as utcnow
 
 from . import events
@@ -40,6 +43,11 @@ class ForbiddenTask(PermanentError):
 
 def _seconds(demo_seconds: float, minimum: int) -> int:
     return max(minimum, math.ceil(scaled(demo_seconds)))
+
+
+def _heartbeat_grace() -> int:
+    """Seconds a running job may stay silent before it counts as abandoned (RQ: 60)."""
+    return _seconds(float(os.environ.get("LAB_HEARTBEAT_GRACE", "10")), 2)
 
 
 def attempt_of(job: Job) -> int:
@@ -175,12 +183,37 @@ class LabWorkerMixin:
             if queue.acquire_maintenance_lock():
                 try:
                     self.connection.expire(queue.registry_cleaning_key, max(5, 3 * int(self.maintenance_interval)))
+                    self._spare_live_jobs(queue)
                     clean_registries(queue, self._exc_handlers)
                     worker_registration.clean_worker_registry(queue)
                     queue.intermediate_queue.cleanup(self, queue)
                 finally:
                     queue.release_maintenance_lock()
         self.last_cleaned_at = utcnow()
+
+    def _spare_live_jobs(self, queue: Any) -> int:
+        """Extend the heartbeat of expired jobs whose worker is alive on this machine; return how many.
+
+        The lab's heartbeat grace is a few seconds, so that a killed worker's
+        job is redelivered within a lesson. On a loaded machine a live worker
+        can miss that deadline, and RQ would then run its job a second time
+        while the first run goes on. A worker on this host whose process
+        exists is not dead: its job keeps its place. Workers on other machines
+        are judged by their heartbeat alone, as RQ does.
+        """
+        registry = queue.started_job_registry
+        spared = 0
+        for entry in self.connection.zrangebyscore(registry.key, 0, current_timestamp()):
+            job_id = registry.parse_job_id(entry.decode() if isinstance(entry, bytes) else entry)
+            worker = self.connection.hget(Job.key_for(job_id), "worker_name")
+            if not worker:
+                continue
+            host, pid = self.connection.hmget(self.redis_worker_namespace_prefix + worker.decode(), "hostname", "pid")
+            if host and pid and host.decode() == socket.gethostname() and _alive(int(pid)):
+                ttl = int(self.job_monitoring_interval) + _heartbeat_grace()
+                self.connection.zadd(registry.key, {entry: current_timestamp() + ttl}, xx=True)
+                spared += 1
+        return spared
 
     def _reclaim_dead_scheduler_lock(self) -> None:
         """Free the scheduler lock of a scheduler process that died on this machine.
@@ -206,7 +239,7 @@ class LabWorkerMixin:
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """RQ adds 60 s of grace before a silent job counts as abandoned; the lab scales it."""
-        grace = _seconds(float(os.environ.get("LAB_HEARTBEAT_GRACE", "10")), 2)
+        grace = _heartbeat_grace()
         ttl = super().get_heartbeat_ttl(job, working_time)
         return max(grace, int(ttl) - 60 + grace)
 

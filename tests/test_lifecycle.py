@@ -7,7 +7,9 @@ import time
 import pytest
 
 from labs import dlq, events, jobs
+from labs.config import scaled
 from labs.launcher import kill_worker, workers
+from labs.queue import lab_queue
 from labs.retry import RetryPolicy
 from labs.session import LabSession
 
@@ -137,6 +139,22 @@ def test_worker_killed_mid_job_leaves_nothing_running(broker: str, kind: str) ->
         assert result.state == "completed", kinds
         assert kinds[-2:] == ["started", "completed"]
         assert history[-1].worker != victim["name"]
+
+
+@pytest.mark.parametrize("kind", ["fork", "simple"])
+def test_late_heartbeat_of_a_live_worker_is_not_abandonment(broker: str, kind: str) -> None:
+    """A busy machine can delay a heartbeat past the lab's short grace: the job must not run twice."""
+    with LabSession(workers=2, kind=kind) as lab:
+        job_id = lab.submit("slow_task", {"steps": 200, "step_seconds": 1}, retry={"max_retries": 2, "base": 0.2})
+        lab.wait(job_id, states={"running"})
+        registry = lab_queue(lab.conn).started_job_registry
+        for _ in range(3):  # as if the heartbeat had stopped: expired in the registry, maintenance passes by
+            for entry in lab.conn.zrange(registry.key, 0, -1):
+                lab.conn.zadd(registry.key, {entry: 1}, xx=True)
+            time.sleep(max(1.5, 2 * scaled(10)))
+        result = lab.wait(job_id, timeout=60)
+        assert result.state == "completed"
+        assert names(job_id, lab.conn) == ["enqueued", "started", "completed"]
 
 
 def test_killed_without_retries_is_dead_lettered(lab: LabSession) -> None:

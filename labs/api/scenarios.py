@@ -36,7 +36,7 @@ from ..scenarios import batches, documents, summaries
 from ..states import is_terminal
 from ..tasks import documents_dir
 from .connections import Broker, get_broker
-from .hub import dumps
+from .hub import dumps, id_key
 
 router = APIRouter(tags=["scenarios"])
 
@@ -164,6 +164,9 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
                 if push is None or push.event.data.get("batch") != batch_id or push.event.job_id not in rows:
                     continue
                 row, event = rows[push.event.job_id], push.event
+                if row.get("last_event_id") and id_key(event.id) <= id_key(row["last_event_id"]):
+                    continue  # already in the snapshot: the hub was still delivering it when we read the log
+                row["last_event_id"] = event.id
                 if not (is_terminal(row["state"]) and not is_terminal(event.state)):
                     row["state"] = event.state
                 if event.progress:

@@ -116,7 +116,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "page.channels": {"zh": "三种通知方式", "en": "Channels: WebSocket · SSE · polling"},
     "sidebar.broker": {"zh": "分拣系统（消息代理）：{url}", "en": "Broker: {url}"},
     "sidebar.scale": {"zh": "时钟倍率 LAB_TIME_SCALE = {scale}", "en": "Clock scale LAB_TIME_SCALE = {scale}"},
-    "sidebar.playground": {"zh": "🧪 前端对照实验场（浏览器里运行的类比）", "en": "🧪 Front-end playground (the analogies in your browser)"},
+    "sidebar.playground": {
+        "zh": "🧪 前端对照实验场（浏览器里运行的类比）",
+        "en": "🧪 Front-end playground (the analogies in your browser)",
+    },
     "sidebar.live": {"zh": "实时刷新", "en": "Live refresh"},
     "sidebar.live_help": {
         "zh": "关闭后画面停住，方便讲解；打开后每秒读取新的事件",

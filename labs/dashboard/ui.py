@@ -68,7 +68,9 @@ def sidebar() -> None:
         st.toggle(t("sidebar.live"), value=True, key=LIVE_KEY, help=t("sidebar.live_help"))
         st.caption(t("sidebar.broker", url=queries.broker_label()))
         st.caption(t("sidebar.scale", scale=f"{time_scale():g}"))
-        st.link_button(t("sidebar.playground"), f"{os.environ.get('LAB_API_URL', 'http://127.0.0.1:8000').rstrip('/')}/playground/")
+        st.link_button(
+            t("sidebar.playground"), f"{os.environ.get('LAB_API_URL', 'http://127.0.0.1:8000').rstrip('/')}/playground/"
+        )
 
 
 def refresh_every() -> float | None:

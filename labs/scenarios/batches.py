@@ -74,6 +74,7 @@ def status(conn: redis.Redis, batch_id: str) -> dict[str, Any]:
                 "state": last.state if last else "unknown",
                 "percent": (progress or {}).get("percent", 100.0 if last and last.state == "completed" else 0.0),
                 "error": error if last and last.state == "failed" else None,
+                "last_event_id": last.id if last else None,
             }
         )
     return summarize(batch_id, meta, rows)

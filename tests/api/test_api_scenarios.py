@@ -31,7 +31,13 @@ def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSess
                 break
     assert frames[0]["type"] == "snapshot" and frames[0]["batch"]["total"] == 20
     progress = [f["percent"] for f in frames if f["type"] == "batch"]
-    assert progress == sorted(progress) and len(set(progress)) > 5  # whole-batch progress, step by step
+    pushed = [
+        (f["job_id"][:8], f["event"], f.get("attempt"), (f.get("progress") or {}).get("percent"))
+        for f in frames
+        if f["type"] == "event"
+    ]
+    assert progress == sorted(progress), list(zip(pushed, progress, strict=True))  # no step back: no replay, no second run
+    assert len(set(progress)) > 5  # whole-batch progress, step by step
     per_file = [f for f in frames if f["type"] == "event" and f["event"] == "progress"]
     assert len({f["job_id"] for f in per_file}) > 1  # per-file progress too
     end = frames[-1]["batch"]
