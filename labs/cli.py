@@ -54,6 +54,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from .jobs import submit, wait_for
+    from .students import check_name
 
     conn = _conn()
     try:
@@ -61,7 +62,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         retry = json.loads(args.retry) if args.retry else None
     except json.JSONDecodeError as exc:
         raise LabError(f"params and --retry must be JSON: {exc}") from None
-    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout)
+    student = check_name(args.student) if args.student else None
+    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout, student=student)
     print(job_id, flush=True)
     if args.wait:
         result = wait_for(conn, job_id, timeout=args.wait)
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry", help='JSON retry policy, e.g. {"max_retries": 3, "base": 1}')
     p.add_argument("--timeout", type=float)
     p.add_argument("--wait", type=float, nargs="?", const=60.0, help="wait for a final state (seconds)")
+    p.add_argument("--student", help="record the job as this student's (classroom namespaces)")
 
     p = add("status", cmd_status, "a job's state and events")
     p.add_argument("job_id")

@@ -20,7 +20,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.registry import FailedJobRegistry
 
-from . import events, keys
+from . import events, keys, students
 from .errors import LabError
 from .queue import SERIALIZER, fetch_job, lab_queue
 
@@ -80,12 +80,17 @@ def _entry(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
         "retry_policy": job.meta.get("retry_policy") if job else None,
         "timeout": job.meta.get("timeout") if job else None,
         "logged": bool(job and job.meta.get("dlq_logged_at")),
+        "student": last.data.get("student") or (job.meta.get("student") if job else None),
     }
 
 
-def list_entries(conn: redis.Redis, limit: int = 1000) -> list[dict[str, Any]]:
-    """What is in the returns centre, newest first."""
-    ids = registry(conn).get_job_ids(0, limit - 1, desc=True)
+def list_entries(conn: redis.Redis, limit: int = 1000, student: str | None = None) -> list[dict[str, Any]]:
+    """What is in the returns centre, newest first (only ``student``'s parcels if given)."""
+    if student is None:
+        ids = registry(conn).get_job_ids(0, limit - 1, desc=True)
+    else:
+        every = registry(conn).get_job_ids(desc=True)
+        ids = [i for i, owner in zip(every, students.owners_of(conn, every), strict=True) if owner == student][:limit]
     return [entry for job_id in ids if (entry := _entry(conn, job_id))]
 
 
@@ -114,6 +119,7 @@ def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None
         retry=entry["retry_policy"],
         timeout=entry["timeout"],
         redrive_of=job_id,
+        student=students.owner_of(conn, job_id),  # a redelivery stays the student's parcel
     )
     registry(conn).remove(job_id)
     events.emit(

@@ -70,6 +70,11 @@ end
 local seq = redis.call('XLEN', KEYS[2]) + 1
 local fields = {'job_id', ARGV[2], 'seq', tostring(seq)}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+local owner = redis.call('HGET', KEYS[6], ARGV[2])
+if owner then
+  fields[#fields + 1] = 'student'
+  fields[#fields + 1] = owner
+end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 local ok = redis.pcall('XADD', KEYS[2], id, unpack(fields))
 if type(ok) == 'table' and ok.err then
@@ -187,7 +192,9 @@ def emit(
         _maxlen(), job_id, state, "1" if event == "enqueued" else "0", repr(now), _ttl(),
         "1" if event in ANNOTATIONS else "0", *fields,
     ]  # fmt: skip
-    script_keys = [keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id)]
+    script_keys = [
+        keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id), keys.OWNERS,
+    ]  # fmt: skip
     if also is None:
         event_id, seq, cancel_requested = _script(conn)(keys=script_keys, args=args)
     else:
@@ -216,7 +223,10 @@ def cancel_requested_at_last_emit(job_id: str) -> bool:
 
 
 def tags(meta: dict[str, Any]) -> dict[str, Any]:
-    """Extra fields every event of a job carries (the batch it belongs to), from its RQ meta."""
+    """Extra fields every event of a job carries (the batch it belongs to), from its RQ meta.
+
+    (Its student, in a classroom, is added by the append script from ``lab:owners``.)
+    """
     return {"batch": meta["batch"]} if meta.get("batch") else {}
 
 
@@ -240,8 +250,12 @@ def parse(event_id: bytes | str, raw: dict[Any, Any]) -> Event:
         task=fields.get("task", ""),
         message=fields.get("message", ""),
         progress=json.loads(fields["progress"]) if fields.get("progress") else None,
-        data=json.loads(fields["data"]) if fields.get("data") else {},
+        data={**(json.loads(fields["data"]) if fields.get("data") else {}), **_student(fields)},
     )
+
+
+def _student(fields: dict[str, str]) -> dict[str, str]:
+    return {"student": fields["student"]} if fields.get("student") else {}
 
 
 def job_events(conn: redis.Redis, job_id: str, after: str | None = None) -> list[Event]:

@@ -20,7 +20,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from . import events, keys
+from . import events, keys, students
 from .config import scaled
 from .errors import InvalidParams, LabError
 from .queue import SERIALIZER, fetch_job, lab_queue
@@ -68,8 +68,12 @@ def submit(
     redrive_of: str | None = None,
     job_id: str | None = None,
     batch: str | None = None,
+    student: str | None = None,
 ) -> str:
-    """Validate and enqueue one catalogue task; return its job id (快递单号)."""
+    """Validate and enqueue one catalogue task; return its job id (快递单号).
+
+    ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
+    """
     spec = get_spec(task)
     kwargs = spec.validate(params)
     try:
@@ -92,12 +96,14 @@ def submit(
         "redrive_of": redrive_of,
         "submitted_at": time.time(),
         "batch": batch,
+        "student": student,
     }
     data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo}
     if redrive_of:
         data["redrive_of"] = redrive_of
     if batch:
         data["batch"] = batch
+    students.set_owner(conn, job_id, student)  # every event of the job will carry the name
     events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **data)
     try:
         lab_queue(conn).enqueue(
@@ -200,6 +206,7 @@ def job_view(conn: redis.Redis, job_id: str, *, with_events: bool = True) -> dic
         "reason": reason,
         "redrive_of": meta.get("redrive_of"),
         "batch": meta.get("batch"),
+        "student": meta.get("student"),
         "events": [e.to_dict() for e in history] if with_events else None,
         "last_event_id": history[-1].id if history else None,
     }

@@ -13,6 +13,15 @@ JOB_STATES = f"{PREFIX}:states"
 JOB_INDEX = f"{PREFIX}:jobs"
 """Sorted set: job id -> enqueue time, kept by the event log."""
 
+OWNERS = f"{PREFIX}:owners"
+"""Hash: job or batch id -> the student it belongs to (classroom mode; see ``students.py``)."""
+
+STUDENTS = f"{PREFIX}:students"
+"""Hash: student name -> SHA-256 of their token."""
+
+STUDENT_TOKENS = f"{PREFIX}:student_tokens"
+"""Hash: SHA-256 of a token -> student name."""
+
 DLQ_LOG = f"{PREFIX}:dlq:log"
 """List: what the ``handle_failed_tasks`` sweeper logged (capped)."""
 

@@ -87,4 +87,6 @@ def test_unknown_task_from_the_cli_is_one_clear_line(broker: str) -> None:
     assert out.returncode == 2 and "unknown task 'os.system'" in out.stderr and "Traceback" not in out.stderr
     out = _cli("submit", "slow_task", "{not json", env=dict(os.environ))
     assert out.returncode == 2 and "must be JSON" in out.stderr
+    out = _cli("submit", "noop", "--student", "../../etc", env=dict(os.environ))
+    assert out.returncode == 2 and "is not a name" in out.stderr and "Traceback" not in out.stderr
     assert redis.Redis.from_url(broker).xlen("lab:events") == 0

@@ -127,15 +127,21 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         wait_http(f"http://127.0.0.1:{ports['8501']}/_stcore/health")
         wait_http(f"http://127.0.0.1:{ports['8888']}/api/status", params={"token": env_file["JUPYTER_TOKEN"]}, timeout=90)
         assert httpx.get(f"http://127.0.0.1:{ports['8888']}/api/status").status_code == 403  # the token is required
-        job = httpx.post(f"http://127.0.0.1:{ports['8000']}/tasks", json={"task": "slow_task", "params": {"steps": 2}}).json()
+        api = f"http://127.0.0.1:{ports['8000']}"
+        assert httpx.post(f"{api}/tasks", json={"task": "noop"}).status_code == 401  # classroom mode: a token is required
+        token = httpx.post(f"{api}/students", json={"name": "alice"}).json()["token"]
+        alice = {"Authorization": f"Bearer {token}"}
+        job = httpx.post(f"{api}/tasks", json={"task": "slow_task", "params": {"steps": 2}}, headers=alice).json()
         deadline = time.monotonic() + 30
         view: dict = {}
         while time.monotonic() < deadline:
-            view = httpx.get(f"http://127.0.0.1:{ports['8000']}/tasks/{job['id']}").json()
+            view = httpx.get(f"{api}/tasks/{job['id']}", headers=alice).json()
             if view["state"] == "completed":
                 break
             time.sleep(0.2)
-        assert view["state"] == "completed"
+        assert view["state"] == "completed" and view["student"] == "alice"
+        teacher = {"Authorization": f"Bearer {env_file['LAB_INSTRUCTOR_TOKEN']}"}
+        assert httpx.get(f"{api}/students", headers=teacher).json() == {"students": [{"name": "alice", "jobs": 1}]}
         worker = {e["worker"] for e in view["events"] if e["event"] == "started"}
         registered = {w.decode().split(":")[-1] for w in conn.smembers("rq:workers")}
         assert worker and worker <= registered  # processed by the worker service

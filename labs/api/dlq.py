@@ -15,24 +15,38 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from .. import dlq
+from .. import dlq, students
+from ..students import Viewer
 from .connections import Broker, get_broker
 from .models import DeadLetter, DeadLetterList, Discarded, ErrorOut, JobIdParam, RedriveRequest, Submitted
+from .students import get_viewer
 from .tasks import submitted
 
 router = APIRouter(tags=["dead-letter queue"])
 NOT_HERE = {404: {"model": ErrorOut, "description": "not in the dead-letter queue"}}
 
 
+def _check(conn: Any, viewer: Viewer, job_id: str) -> None:
+    """Another student's returned parcel is, for this viewer, simply not here."""
+    if not students.may_see(conn, viewer, job_id):
+        raise dlq.NotInDeadLetterQueue(f"job {job_id!r} is not in the dead-letter queue")
+
+
 @router.get("/dlq", response_model=DeadLetterList, summary="What is in the returns centre")
-def list_dead_letters(limit: int = Query(100, ge=1, le=1000), broker: Broker = Depends(get_broker)) -> dict[str, Any]:
-    entries = dlq.list_entries(broker.sync(), limit=limit)
+def list_dead_letters(
+    limit: int = Query(100, ge=1, le=1000), viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
+    entries = dlq.list_entries(broker.sync(), limit=limit, student=viewer.student)
     return {"count": len(entries), "entries": entries}
 
 
 @router.get("/dlq/{job_id}", response_model=DeadLetter, responses=NOT_HERE, summary="One returned parcel")
-def inspect_dead_letter(job_id: JobIdParam, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
-    return dlq.inspect(broker.sync(), job_id)
+def inspect_dead_letter(
+    job_id: JobIdParam, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
+    conn = broker.sync()
+    _check(conn, viewer, job_id)
+    return dlq.inspect(conn, job_id)
 
 
 @router.post(
@@ -43,14 +57,22 @@ def inspect_dead_letter(job_id: JobIdParam, broker: Broker = Depends(get_broker)
     summary="Deliver it again as a new job, optionally with corrected params",
 )
 def redrive_dead_letter(
-    job_id: JobIdParam, body: RedriveRequest | None = Body(None), broker: Broker = Depends(get_broker)
+    job_id: JobIdParam,
+    body: RedriveRequest | None = Body(None),
+    viewer: Viewer = Depends(get_viewer),
+    broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
     conn = broker.sync()
+    _check(conn, viewer, job_id)
     new_id = dlq.redrive(conn, job_id, body.params if body is not None else None)
     return submitted(conn, new_id, redrive_of=job_id)
 
 
 @router.delete("/dlq/{job_id}", response_model=Discarded, responses=NOT_HERE, summary="Throw it away")
-def discard_dead_letter(job_id: JobIdParam, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
-    dlq.discard(broker.sync(), job_id)
+def discard_dead_letter(
+    job_id: JobIdParam, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
+    conn = broker.sync()
+    _check(conn, viewer, job_id)
+    dlq.discard(conn, job_id)
     return {"id": job_id, "discarded": True}

@@ -7,6 +7,8 @@ request body / query invalid   422     ``body.task: unknown task 'x'; the catalo
 InvalidParams, UnknownTask     422     ``slow_task: steps: Input should be greater than or equal to 1``
 UnknownJob                     404     ``no job with id 'abc'``
 NotInDeadLetterQueue           404     ``job 'abc' is not in the dead-letter queue``
+NotAllowed (no/unknown token)  401     ``this lab runs in classroom mode: register with POST /students ...``
+NameTaken                      409     ``the name 'alice' is taken in this class: pick another ...``
 other LabError                 400
 BrokerUnavailable              503     ``no broker answers at redis://...; start one with ...``
 broker lost mid-request        503     (the connection is remade on the next request)
@@ -30,6 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..dlq import NotInDeadLetterQueue
 from ..errors import BrokerUnavailable, InvalidParams, LabError, UnknownTask
 from ..jobs import UnknownJob
+from ..students import InvalidName, NameTaken, NotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ STATUS: tuple[tuple[type[LabError], int], ...] = (
     (UnknownTask, 422),
     (InvalidParams, 422),
     (BrokerUnavailable, 503),
+    (NotAllowed, 401),
+    (NameTaken, 409),
+    (InvalidName, 422),
 )
 
 
@@ -68,7 +74,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LabError)
     async def lab_error(request: Request, exc: LabError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAllowed) else None
+        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -152,6 +152,8 @@ class TaskView(BaseModel):
     error: str | None = None
     reason: str | None = None
     redrive_of: str | None = None
+    batch: str | None = None
+    student: str | None = Field(None, description="whose job it is in a classroom (none in an open lab)")
     last_event_id: str | None = None
     events: list[EventOut] | None = Field(
         None, description="the job's lifecycle events, oldest first (omitted with ?events=false)"
@@ -201,6 +203,7 @@ class DeadLetter(BaseModel):
     attempts: int = 0
     failed_at: float = 0
     history: list[dict[str, Any]] = Field(default_factory=list)
+    student: str | None = None
 
 
 class DeadLetterList(BaseModel):
@@ -249,3 +252,27 @@ class Health(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class StudentIn(BaseModel):
+    """A name for this class (1-32 letters, digits, ``_`` or ``-``; Chinese names welcome)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, max_length=32, examples=["alice", "王小明"])
+
+
+class StudentToken(BaseModel):
+    name: str
+    token: str = Field(..., description="send it as 'Authorization: Bearer <token>' (or ?token= for EventSource/WebSocket)")
+
+
+class Me(BaseModel):
+    name: str | None = Field(None, description="your student name; none for the instructor or an open lab")
+    instructor: bool
+    classroom: bool = Field(..., description="whether this lab asks every request for a token")
+    sees: str = Field(..., description="'own jobs' or 'all jobs'")
+
+
+class StudentList(BaseModel):
+    students: list[dict[str, Any]]

@@ -31,12 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from .. import students
 from ..errors import BrokerUnavailable, LabError
 from ..scenarios import batches, documents, summaries
 from ..states import is_terminal
 from ..tasks import documents_dir
 from .connections import Broker, get_broker
 from .hub import dumps, id_key
+from .students import Viewer, get_viewer, ws_viewer
 
 router = APIRouter(tags=["scenarios"])
 
@@ -65,8 +67,16 @@ def batch_links(batch_id: str) -> dict[str, str]:
     return {"self": f"/batches/{batch_id}", "ws": f"/ws/batches/{batch_id}"}
 
 
+def check_batch(conn: Any, viewer: Viewer, batch_id: str) -> None:
+    """Another student's batch is, for this viewer, an unknown one (404)."""
+    if not students.may_see(conn, viewer, batch_id):
+        raise HTTPException(404, f"no batch with id {batch_id[:100]!r}")
+
+
 @router.post("/scenarios/documents", status_code=202, summary="Scenario 1: process many PDFs as one batch")
-def start_documents(body: DocumentsRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+def start_documents(
+    body: DocumentsRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
     if body.samples is not None:
         paths: list[str | Path] = list(documents.sample_corpus(body.samples, broken=body.broken))
     else:
@@ -74,27 +84,31 @@ def start_documents(body: DocumentsRequest, broker: Broker = Depends(get_broker)
         for ref in paths:
             if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
                 raise HTTPException(422, f"unknown document id {str(ref)[:80]!r}: upload it with POST /documents first")
-    batch_id = documents.start(broker.sync(), paths)
+    batch_id = documents.start(broker.sync(), paths, student=viewer.student)
     return {"batch": batch_id, "total": len(paths), "links": batch_links(batch_id)}
 
 
 @router.get("/batches/{batch_id}", summary="A batch's progress and each job's state")
-def batch_status(batch_id: str, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+def batch_status(batch_id: str, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+    conn = broker.sync()
+    check_batch(conn, viewer, batch_id[:100])
     try:
-        return batches.status(broker.sync(), batch_id[:100])
+        return batches.status(conn, batch_id[:100])
     except batches.UnknownBatch as exc:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/search", summary="Search the document index (scenario 1)")
+@router.get("/search", summary="Search the document index (scenario 1)", dependencies=[Depends(get_viewer)])
 def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)) -> dict[str, Any]:
     results = documents.search(q, k=k)
     return {"query": q, "results": results}
 
 
 @router.post("/scenarios/summaries", status_code=202, summary="Scenario 3: write summaries into the database")
-def start_summaries(body: SummariesRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
-    batch_id = summaries.start(broker.sync(), body.n)
+def start_summaries(
+    body: SummariesRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
+    batch_id = summaries.start(broker.sync(), body.n, student=viewer.student)
     return {
         "batch": batch_id,
         "total": body.n,
@@ -109,10 +123,13 @@ def poll_summaries(
     response: Response,
     rows: bool = False,
     if_none_match: str | None = Header(None),
+    viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Any:
+    conn = broker.sync()
+    check_batch(conn, viewer, batch_id[:100])
     try:
-        total = len(batches.job_ids(broker.sync(), batch_id[:100]))
+        total = len(batches.job_ids(conn, batch_id[:100]))
     except batches.UnknownBatch as exc:
         raise HTTPException(404, str(exc)) from None
     count = summaries.count(batch_id)
@@ -132,6 +149,9 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
     """Per-file events and whole-batch progress for one batch (scenario 1's progress push)."""
     await websocket.accept()
     broker: Broker = websocket.app.state.broker
+    viewer = await ws_viewer(websocket)
+    if viewer is None:
+        return
     try:
         hub = await broker.hub()
     except (BrokerUnavailable, RedisError) as exc:
@@ -140,6 +160,8 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
     with hub.subscribe(None) as sub:  # subscribe first, then read the state: nothing falls in between
         try:
             conn = await run_in_threadpool(broker.sync)
+            if not await run_in_threadpool(students.may_see, conn, viewer, batch_id[:100]):
+                raise batches.UnknownBatch(f"no batch with id {batch_id[:100]!r}")
             status = await run_in_threadpool(batches.status, conn, batch_id[:100])
         except (batches.UnknownBatch, LabError, RedisError) as exc:
             await websocket.send_text(dumps({"type": "error", "error": str(exc)}))

@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from .. import events, jobs
+from .. import events, jobs, students
 from ..config import scaled
 from ..errors import BrokerUnavailable
 from ..events import Event
@@ -51,6 +51,7 @@ from .connections import Broker, get_broker
 from .feed import firehose, job_feed
 from .hub import BrokerLost, check_event_id, dumps, id_key
 from .models import ErrorOut, JobIdParam, StateName
+from .students import Viewer, get_viewer
 
 router = APIRouter(tags=["push: Server-Sent Events"])
 
@@ -110,10 +111,13 @@ async def stream_task(
     job_id: JobIdParam,
     last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
     last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Response:
     after = resume_point(last_event_id_header, last_event_id)
     conn = await run_in_threadpool(broker.sync)
+    if not await run_in_threadpool(students.may_see, conn, viewer, job_id):
+        raise jobs.UnknownJob(f"no job with id {job_id!r}")
     view = await run_in_threadpool(jobs.job_view, conn, job_id, with_events=False)  # UnknownJob -> 404
     newest = view.get("last_event_id")
     if after and is_terminal(view["state"]) and newest and id_key(newest) <= id_key(after):
@@ -123,12 +127,22 @@ async def stream_task(
 
 
 async def _firehose_messages(
-    broker: Broker, snapshot: dict[str, Any], after: str | None, backlog: int, task: str | None, state: str | None
+    broker: Broker,
+    snapshot: dict[str, Any],
+    after: str | None,
+    backlog: int,
+    task: str | None,
+    state: str | None,
+    student: str | None = None,
 ) -> AsyncIterator[Any]:
     yield ServerSentEvent(dumps(snapshot), event="snapshot", retry=retry_ms())
 
     def match(event: Event) -> bool:
-        return (task is None or event.task == task) and (state is None or event.state == state)
+        return (
+            (task is None or event.task == task)
+            and (state is None or event.state == state)
+            and (student is None or event.data.get("student") == student)
+        )
 
     try:
         async with aclosing(firehose(broker, after=after, backlog=backlog, match=match)) as feed:
@@ -150,6 +164,7 @@ async def stream_events(
     backlog: int = Query(0, ge=0, le=1000, description="start with the newest N events"),
     last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
     last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Response:
     if task is not None:
@@ -157,12 +172,18 @@ async def stream_events(
     after = resume_point(last_event_id_header, last_event_id)
     conn = await run_in_threadpool(broker.sync)
     snapshot = {
-        "counts": await run_in_threadpool(events.state_counts, conn),
+        "counts": await (
+            run_in_threadpool(events.state_counts, conn)
+            if viewer.student is None
+            else run_in_threadpool(students.state_counts, conn, viewer.student)
+        ),
         "last_event_id": await run_in_threadpool(events.last_global_id, conn),
     }
     if after is None and not backlog:
         after = snapshot["last_event_id"]  # continue exactly where the snapshot stands
     await broker.hub()
     return EventSourceResponse(
-        _firehose_messages(broker, snapshot, after, backlog, task, state), ping=ping_seconds(), send_timeout=SEND_TIMEOUT
+        _firehose_messages(broker, snapshot, after, backlog, task, state, viewer.student),
+        ping=ping_seconds(),
+        send_timeout=SEND_TIMEOUT,
     )

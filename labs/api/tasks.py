@@ -19,9 +19,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
-from .. import events, jobs, keys
+from .. import events, jobs, keys, students
 from ..errors import InvalidParams
 from ..states import is_terminal
+from ..students import Viewer
 from ..tasks import CATALOGUE, get_spec
 from .connections import Broker, get_broker
 from .models import (
@@ -39,6 +40,7 @@ from .models import (
     TaskView,
 )
 from .polling import job_etag, not_modified
+from .students import get_viewer
 
 router = APIRouter(tags=["tasks"])
 
@@ -74,22 +76,29 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 @router.post("/tasks", status_code=202, response_model=Submitted, summary="Submit a catalogue task (寄快递)")
-def submit_task(body: SubmitRequest, response: Response, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+def submit_task(
+    body: SubmitRequest, response: Response, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
     conn = broker.sync()
-    job_id = jobs.submit(conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout)
+    job_id = jobs.submit(conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout, student=viewer.student)
     response.headers["Location"] = f"/tasks/{job_id}"
     return submitted(conn, job_id)
 
 
 @router.post("/tasks/batch", status_code=202, response_model=BatchSubmitted, summary="Submit many tasks at once")
-def submit_batch(body: BatchRequest, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+def submit_batch(
+    body: BatchRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+) -> dict[str, Any]:
     for index, item in enumerate(body.jobs):  # check every parcel before sending any
         try:
             get_spec(item.task).validate(item.params)
         except InvalidParams as exc:
             raise InvalidParams(f"jobs[{index}]: {exc}") from None
     conn = broker.sync()
-    ids = [jobs.submit(conn, item.task, item.params, retry=item.retry_dict(), timeout=item.timeout) for item in body.jobs]
+    ids = [
+        jobs.submit(conn, item.task, item.params, retry=item.retry_dict(), timeout=item.timeout, student=viewer.student)
+        for item in body.jobs
+    ]
     return {"jobs": [submitted(conn, job_id) for job_id in ids]}
 
 
@@ -98,6 +107,7 @@ def list_tasks(
     state: StateName | None = Query(None, description="only jobs in this state"),
     task: str | None = Query(None, description="only jobs of this catalogue task"),
     limit: int = Query(50, ge=1, le=500),
+    viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
     if task is not None:
@@ -110,9 +120,13 @@ def list_tasks(
         if not page:
             break
         scanned += len(page)
-        states = conn.hmget(keys.JOB_STATES, [job_id for job_id, _ in page])
-        for (raw_id, enqueued_at), raw_state in zip(page, states, strict=True):
+        ids = [job_id for job_id, _ in page]
+        states = conn.hmget(keys.JOB_STATES, ids)
+        owners = students.owners_of(conn, [i.decode() for i in ids]) if viewer.student else [None] * len(ids)
+        for (raw_id, enqueued_at), raw_state, owner in zip(page, states, owners, strict=True):
             if state is not None and (raw_state or b"").decode() != state:
+                continue
+            if not viewer.may_see(owner):
                 continue
             try:
                 view = jobs.job_view(conn, raw_id.decode(), with_events=False)
@@ -137,10 +151,11 @@ def get_task(
     job_id: JobIdParam,
     with_events: bool = Query(True, alias="events", description="include the event list"),
     if_none_match: str | None = Header(None, description="the ETag of your last answer"),
+    viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Any:
     conn = broker.sync()
-    etag = job_etag(conn, job_id)
+    etag = job_etag(conn, job_id) if students.may_see(conn, viewer, job_id) else None
     if etag is None:
         raise jobs.UnknownJob(f"no job with id {job_id!r}")
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -158,8 +173,10 @@ def get_task(
     summary="Call a parcel off (取消)",
     responses={**NOT_FOUND, 409: {"model": ErrorOut, "description": "the job has already finished"}},
 )
-def cancel_task(job_id: JobIdParam, broker: Broker = Depends(get_broker)) -> dict[str, Any]:
+def cancel_task(job_id: JobIdParam, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)) -> dict[str, Any]:
     conn = broker.sync()
+    if not students.may_see(conn, viewer, job_id):
+        raise jobs.UnknownJob(f"no job with id {job_id!r}")
     before = events.current_state(conn, job_id)
     if before is not None and is_terminal(before):
         raise HTTPException(409, f"job {job_id} is already {before}: nothing to cancel")

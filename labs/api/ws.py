@@ -20,7 +20,8 @@ Client -> server: ``{"action": "cancel"}``, ``{"action": "ping", "ts": <any>}``,
 The events are the same ones, in the same order, as the SSE stream. The call
 ends with close code 1000 after the job's final state (and the ``dead_lettered``
 annotation, if any). Other close codes: 4404 unknown job, 4422 bad ``?after=``,
-1013 broker unavailable (try again later), 1011 broker lost mid-call.
+4401 no or unknown token in classroom mode (``?token=``), 1013 broker unavailable
+(try again later), 1011 broker lost mid-call.
 
 In the browser::
 
@@ -43,7 +44,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from .. import jobs
+from .. import jobs, students
 from ..config import scaled
 from ..errors import BrokerUnavailable, LabError
 from ..events import Event
@@ -51,6 +52,7 @@ from .connections import Broker
 from .feed import job_feed
 from .hub import BrokerLost, check_event_id, dumps
 from .models import JOB_ID
+from .students import ws_viewer
 
 router = APIRouter()
 
@@ -205,6 +207,13 @@ async def job_socket(websocket: WebSocket, job_id: str) -> None:
     """Follow and steer one job over a WebSocket (the phone call: 电话通话)."""
     await websocket.accept()
     call = JobCall(websocket, websocket.app.state.broker, job_id)
+    viewer = await ws_viewer(websocket)
+    if viewer is None:
+        return
+    if viewer.student is not None:
+        conn = await run_in_threadpool(websocket.app.state.broker.sync)
+        if not await run_in_threadpool(students.may_see, conn, viewer, job_id):
+            return await call.hang_up(f"no job with id {job_id[:80]!r}", CLOSE_UNKNOWN_JOB)
     raw_after = websocket.query_params.get("after") or websocket.query_params.get("last_event_id")
     try:
         after = check_event_id(raw_after)

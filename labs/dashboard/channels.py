@@ -46,6 +46,12 @@ def api_url() -> str:
     return os.environ.get("LAB_API_URL", "http://127.0.0.1:8000").rstrip("/")
 
 
+def auth_headers() -> dict[str, str]:
+    """The instructor's token for an API in classroom mode (the dashboard sees every job)."""
+    token = os.environ.get("LAB_INSTRUCTOR_TOKEN", "")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def api_alive(base: str | None = None, timeout: float = 1.0) -> bool:
     """True when the API answers ``GET /health`` (even with 503: the API runs, the broker is down)."""
     try:
@@ -57,7 +63,7 @@ def api_alive(base: str | None = None, timeout: float = 1.0) -> bool:
 
 def submit(base: str, task: str, params: dict[str, Any], **extra: Any) -> str:
     """``POST /tasks``; return the new job's id (raises ``httpx.HTTPStatusError`` with the API's detail)."""
-    response = httpx.post(f"{base}/tasks", json={"task": task, "params": params, **extra}, timeout=10)
+    response = httpx.post(f"{base}/tasks", json={"task": task, "params": params, **extra}, headers=auth_headers(), timeout=10)
     response.raise_for_status()
     return str(response.json()["id"])
 
@@ -221,7 +227,7 @@ class SSEWatcher(Watcher):
             self.status = "connecting" if first else "reconnecting"
             try:
                 with (
-                    httpx.Client(timeout=httpx.Timeout(10.0, read=None)) as client,
+                    httpx.Client(timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()) as client,
                     connect_sse(client, "GET", url, headers=headers) as source,
                 ):
                     response = source.response
@@ -282,7 +288,7 @@ class WSWatcher(Watcher):
         while not self._stop.is_set():
             self.status = "connecting"
             try:
-                with ws_connect(self.url, open_timeout=10, close_timeout=1) as ws:
+                with ws_connect(self.url, open_timeout=10, close_timeout=1, additional_headers=auth_headers()) as ws:
                     self._ws = ws
                     self.status = "open"
                     if resume and self.last_id:
@@ -364,7 +370,7 @@ class PollWatcher(Watcher):
         url = f"{self.base}/tasks/{self.job_id}"
         etag: str | None = None
         final_checks = 0
-        with httpx.Client(timeout=10.0) as client:
+        with httpx.Client(timeout=10.0, headers=auth_headers()) as client:
             while not self._stop.is_set():
                 self.status = "polling"
                 try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from .. import events, jobs
+from .. import events, jobs, students
 from ..errors import LabError
 from ..keys import PREFIX
 
@@ -38,6 +38,7 @@ def create(
     labels = labels or [json.dumps(p, ensure_ascii=False)[:80] for p in params_list]
     conn.hset(batch_key(batch_id), mapping={"kind": kind, "task": task, "created": time.time(), "total": len(params_list)})
     conn.expire(batch_key(batch_id), TTL)
+    students.set_owner(conn, batch_id, options.get("student"))
     ids = []
     for params, label in zip(params_list, labels, strict=True):
         job_id = jobs.submit(conn, task, params, batch=batch_id, **options)

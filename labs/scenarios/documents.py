@@ -30,11 +30,11 @@ def sample_corpus(n: int = 100, broken: int = 0, seed: int = 0, folder: str | Pa
     return make_sample_pdfs(target, n, broken=broken, seed=seed)
 
 
-def start(conn: redis.Redis, documents: list[str | Path]) -> str:
+def start(conn: redis.Redis, documents: list[str | Path], student: str | None = None) -> str:
     """Submit one ``process_document`` job per PDF as one batch; return the batch id."""
     refs = [str(d) for d in documents]
     params = [{"document": r} for r in refs]
-    return batches.create(conn, "documents", "process_document", params, labels=[Path(r).name for r in refs])
+    return batches.create(conn, "documents", "process_document", params, labels=[Path(r).name for r in refs], student=student)
 
 
 def search(query: str, k: int = 3, index: DocumentIndex | None = None) -> list[dict[str, Any]]:

@@ -73,10 +73,10 @@ def write_summary(batch: str, item: str, title: str, text: str, worker: str = ""
     return {"item": item, "title": title, "summary": summary}
 
 
-def start(conn: redis.Redis, n: int = 100) -> str:
+def start(conn: redis.Redis, n: int = 100, student: str | None = None) -> str:
     """Submit ``n`` summary jobs as one batch; return the batch id."""
     params = [{"item": f"{i:03d}", **article(i)} for i in range(n)]
-    return batches.create(conn, "summaries", "summarize", params, labels=[p["title"] for p in params])
+    return batches.create(conn, "summaries", "summarize", params, labels=[p["title"] for p in params], student=student)
 
 
 def count(batch: str) -> int:

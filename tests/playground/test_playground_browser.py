@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from playground_helpers import data, open_panel, shot, wait_data, wait_true
 
@@ -236,3 +237,27 @@ def test_language_switch_and_code_shown_is_code_run(live_lab: Any, browser_page:
     page.locator('[data-lang="zh"]').click()
     assert "已兑现" in page.locator('#p2 .card[data-kind="job-ok"]').inner_text()  # re-translated in place
     assert_quiet(console)
+
+
+def test_classroom_mode_join_then_the_panels_work_under_the_students_name(
+    live_lab: Any, browser_page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_INSTRUCTOR_TOKEN", "teacher-secret")  # the API reads it per request
+    page, console = browser_page
+    page.goto(f"{live_lab.url}/playground/#p2")
+    form = page.locator('[data-role="join"]')
+    form.wait_for(state="visible")
+    form.locator("input").fill("小美")
+    form.locator("button").click()
+    wait_true(page, "document.querySelector('[data-role=\"health\"]').dataset.student === '小美'")
+    assert "小美" in form.inner_text() and form.locator("input").is_hidden()
+    section = page.locator("#p2")
+    section.locator('[data-role="job-ok"]').click()
+    wait_data(page, '#p2 .card[data-kind="job-ok"]', "promise", "fulfilled")
+    assert data(page, '#p2 .card[data-kind="job-ok"]', "trail") == "pending running completed"
+    shot(page, "playground-classroom")
+    listed = httpx.get(f"{live_lab.url}/tasks", headers={"Authorization": "Bearer teacher-secret"}).json()["tasks"]
+    assert listed and {task["student"] for task in listed} == {"小美"}
+    assert console.page_errors == []
+    # the one console error is the page asking who it is before joining (401), by design
+    assert [e["url"].rsplit("/", 2)[-2:] for e in console.errors()] == [["students", "me"]]

@@ -60,6 +60,38 @@ function route() {
   for (const tab of document.querySelectorAll("nav.tabs a")) tab.classList.toggle("active", tab.hash === `#${id}`);
 }
 
+// ---- classroom mode: join once with a name; the API's lab_token cookie then rides on every request
+async function showJoin() {
+  const form = document.querySelector('[data-role="join"]');
+  const status = form.querySelector('[data-role="join-status"]');
+  const joined = (name) => {
+    for (const part of form.querySelectorAll("label, button")) part.hidden = true;
+    form.hidden = false;
+    setText(status, "join.done", { name });
+    document.querySelector('[data-role="health"]').dataset.student = name;
+  };
+  const me = await fetch("/students/me", { cache: "no-store" });
+  if (me.ok) {
+    const who = await me.json();
+    if (who.name) joined(who.name);  // a student: say whose jobs these are
+    return who;
+  }
+  form.hidden = false;
+  setText(status, "join.needed", {}, "bad");
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const response = await fetch("/students", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: form.elements.name.value.trim() }),
+    });
+    const body = await response.json();
+    if (!response.ok) return setText(status, "join.refused", { detail: body.detail ?? response.status }, "bad");
+    joined(body.name);
+  };
+  return null;
+}
+
 // ---- the health line: broker, workers, LAB_TIME_SCALE
 async function showHealth() {
   const line = document.querySelector('[data-role="health"]');
@@ -85,6 +117,7 @@ async function start() {
   onLangChange(markLang);
   await showHealth();
   setInterval(showHealth, 10000);
+  await showJoin().catch((error) => console.error("join:", error));
   await Promise.all([...document.querySelectorAll(".code[data-sources]")].map(showSources));
   for (const [id, panel] of Object.entries(PANELS)) panel.mount(document.getElementById(id));
   window.addEventListener("hashchange", route);
