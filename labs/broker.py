@@ -87,6 +87,41 @@ def connect(url: str, *, check: bool = True, timeout: float = 2.0) -> redis.Redi
     return conn
 
 
+OUTAGE_SECONDS = 30.0
+"""How long a worker's commands wait for a broker that went away (``LAB_BROKER_OUTAGE_SECONDS``)."""
+
+
+def outage_seconds() -> float:
+    """``LAB_BROKER_OUTAGE_SECONDS`` (default 30): the broker outage a worker rides out."""
+    try:
+        return max(0.0, float(os.environ.get("LAB_BROKER_OUTAGE_SECONDS", OUTAGE_SECONDS)))
+    except ValueError:
+        return OUTAGE_SECONDS
+
+
+def ride_out_outages(conn: redis.Redis, seconds: float | None = None) -> redis.Redis:
+    """Make every command on ``conn`` retry through a broker outage of up to ``seconds``; return ``conn``.
+
+    redis-py retries a failed command three times after random waits (a few
+    seconds in all): a Redis restart that takes longer would make a worker, or
+    the job it runs, fail mid-way. Here a command that meets a refused or
+    dropped connection reconnects and tries again, with waits growing from
+    0.1 s to 1 s, until ``seconds`` have passed. Meant for workers; the API
+    answers ``503`` at once instead.
+    """
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    budget = outage_seconds() if seconds is None else seconds
+    backoff = ExponentialBackoff(cap=1.0, base=0.05)
+    retries, waited = 0, 0.0
+    while waited < budget:
+        retries += 1
+        waited += backoff.compute(retries)
+    conn.set_retry(Retry(backoff, retries))
+    return conn
+
+
 def get_connection(*, check: bool = True) -> redis.Redis:
     """The Redis connection every lab process uses (see the module docstring)."""
     url = redis_url()

@@ -31,6 +31,7 @@ from rq.utils import current_timestamp
 from rq.utils import now as utcnow
 
 from . import events
+from .broker import ride_out_outages
 from .config import scaled
 from .errors import JobCancelled, PermanentError
 from .queue import SERIALIZER
@@ -382,11 +383,14 @@ def default_kind() -> str:
 
 
 def make_worker(conn: Any, kind: str | None = None, name: str | None = None, **kwargs: Any) -> Worker:
-    """A lab worker of ``kind`` ("fork", "simple" or "spawn") on the lab queue."""
+    """A lab worker of ``kind`` ("fork", "simple" or "spawn") on the lab queue.
+
+    Its connection rides out a broker restart (:func:`labs.broker.ride_out_outages`).
+    """
     from .queue import lab_queue
 
     cls = WORKER_CLASSES[kind or default_kind()]
-    return cls([lab_queue(conn)], connection=conn, name=name, **kwargs)
+    return cls([lab_queue(ride_out_outages(conn))], connection=conn, name=name, **kwargs)
 
 
 def run_burst(conn: Any, kind: str = "simple", **kwargs: Any) -> bool:

@@ -190,6 +190,10 @@ class EventHub:
                 for subs in list(self._subs.values()):
                     for sub in list(subs):
                         sub.drop(f"lost the broker: {exc}")
+                # the pool's other connections died with the broker: close them, or the next reader
+                # and the clients' history reads would each meet a dead one once after a restart
+                with contextlib.suppress(Exception):
+                    await self.aconn.connection_pool.disconnect()
                 return  # the next subscriber starts a new reader
             for _stream, entries in reply or []:
                 for raw_id, fields in entries:
