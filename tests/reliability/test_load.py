@@ -1,0 +1,31 @@
+"""10,000 jobs through the API from 50 clients: every id accounted for, no 5xx."""
+
+from __future__ import annotations
+
+from labs import chaos, events
+from labs.launcher import workers
+from labs.queue import lab_queue
+from labs.session import LabSession
+
+JOBS = 10_000
+CLIENTS = 50
+
+
+def test_ten_thousand_jobs_from_fifty_clients_are_all_accounted_for(
+    fast_redis_server: chaos.RedisServer, api: chaos.ApiServer
+) -> None:
+    with LabSession(workers=2, kind="simple") as lab:
+        load = chaos.submit_load(api.url, JOBS, clients=CLIENTS)
+        assert load.statuses == {202: JOBS}, load.errors
+        assert len(set(load.ids)) == JOBS
+
+        result = chaos.wait_terminal(lab.conn, load.ids, timeout=240)
+        assert result.lost == [] and result.stuck == []
+        assert result.counts == {"completed": JOBS}
+        # the event log, RQ's registry and the workers' own counters agree
+        assert chaos.count_events(lab.conn, load.ids, "completed") == JOBS
+        assert chaos.count_events(lab.conn, load.ids, "enqueued") == JOBS
+        assert events.state_counts(lab.conn) == {"completed": JOBS}
+        assert lab_queue(lab.conn).finished_job_registry.count == JOBS
+        assert sum(w["successful"] for w in workers(lab.conn)) == JOBS
+        print(f"\nsubmitted {JOBS} jobs in {load.seconds:.1f} s ({load.rate:.0f}/s) from {CLIENTS} clients")
