@@ -86,6 +86,7 @@ class JobRow:
     retry_at: float = 0.0
     redrive_of: str = ""
     redriven_to: str = ""
+    student: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -201,6 +202,7 @@ class Board:
         row.last_event = event.event
         row.updated_at = event.ts
         data = event.data
+        row.student = data.get("student") or row.student
         if event.progress is not None:
             row.percent = float(event.progress.get("percent", 0.0) or 0.0)
             row.message = str(event.progress.get("message", ""))

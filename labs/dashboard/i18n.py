@@ -220,6 +220,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "col.column": {"zh": "状态", "en": "status"},
     "col.attempt": {"zh": "第几次投递", "en": "attempt"},
     "col.worker": {"zh": "配送员", "en": "worker"},
+    "col.student": {"zh": "学生", "en": "student"},
     "col.progress": {"zh": "进度", "en": "progress"},
     "col.message": {"zh": "消息", "en": "message"},
     "col.event": {"zh": "事件", "en": "event"},

@@ -98,3 +98,12 @@ def test_throughput_counts_finished_jobs_in_the_window(conn: redis.Redis) -> Non
     assert board.throughput(now=1006.0) == 0.5
     assert board.throughput(now=1013.5) == 0.2  # two left in the last ten seconds
     assert board.throughput(now=2000.0) == 0.0
+
+
+def test_in_a_class_the_board_shows_whose_parcel_each_job_is(conn: redis.Redis) -> None:
+    board = Board()
+    alice = jobs.submit(conn, "noop", {"value": 1}, student="alice")
+    mine = jobs.submit(conn, "noop", {"value": 2})
+    run_until(conn, lambda: events.current_state(conn, alice) == events.current_state(conn, mine) == "completed")
+    board.update(conn)
+    assert (board.jobs[alice].student, board.jobs[mine].student) == ("alice", "")

@@ -162,9 +162,12 @@ def column_cards(board: Board, column: str, lang: str) -> None:
 
 
 def table(board: Board, lang: str) -> None:
+    latest = list(board.latest(200))
+    classroom = any(row.student for row in latest)  # a class: show whose parcel each one is
     rows = [
         {
             i18n.t("col.id", lang): row.id,
+            **({i18n.t("col.student", lang): row.student} if classroom else {}),
             i18n.t("col.task", lang): row.task,
             i18n.t("col.column", lang): f"{COLUMN_ICON.get(row.column, '⚪')} {i18n.short_label(row.column, lang)}",
             i18n.t("col.attempt", lang): row.attempt,
@@ -172,7 +175,7 @@ def table(board: Board, lang: str) -> None:
             i18n.t("col.progress", lang): row.percent,
             i18n.t("col.message", lang): row.message[:120],
         }
-        for row in board.latest(200)
+        for row in latest
     ]
     st.dataframe(
         rows,
