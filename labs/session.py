@@ -14,6 +14,7 @@ the background if none is running). Workers are real processes
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -21,8 +22,10 @@ import redis
 
 from . import jobs
 from .broker import connect, ensure_broker
+from .config import state_dir
 from .events import Replay
-from .launcher import start_worker, stop_process, wait_for_workers
+from .launcher import start_worker, stop_process
+from .launcher import workers as registered_workers
 
 
 class LabSession:
@@ -42,10 +45,8 @@ class LabSession:
 
     def start(self) -> LabSession:
         self.url = ensure_broker()
-        for _ in range(self.n_workers):
-            self.add_worker(wait=False)
-        if self.n_workers:
-            wait_for_workers(self.conn, len(self.live_names()) or self.n_workers)
+        names = [self.add_worker(wait=False) for _ in range(self.n_workers)]
+        self.wait_registered(names)
         return self
 
     def live_names(self) -> list[str]:
@@ -57,8 +58,31 @@ class LabSession:
         name = f"{kind}-{uuid.uuid4().hex[:6]}"
         self.procs[name] = start_worker(kind, name=name, env={"REDIS_URL": self.url, **self.env})
         if wait:
-            wait_for_workers(self.conn, 1 + sum(1 for n in self.live_names() if n != name))
+            self.wait_registered([name])
         return name
+
+    def wait_registered(self, names: list[str], timeout: float = 20.0) -> None:
+        """Block until each of ``names`` has registered with the broker.
+
+        Waits for these very workers, not for a head count: a worker killed a
+        moment ago stays registered until its key expires, and would be
+        counted in place of the one still starting. Raises RuntimeError when
+        one of them exited (its log says why) and TimeoutError after ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        waiting = set(names)
+        while waiting:
+            waiting -= {w["name"] for w in registered_workers(self.conn)}
+            for name in sorted(waiting):
+                proc = self.procs.get(name)
+                if proc is None or proc.poll() is not None:
+                    code = None if proc is None else proc.returncode
+                    raise RuntimeError(f"worker {name} exited ({code}) before registering; see {state_dir() / 'logs'}")
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers {sorted(waiting)} not registered after {timeout:g} s; see {state_dir() / 'logs'}")
+            time.sleep(0.05)
 
     def stop_worker(self, name: str) -> None:
         proc = self.procs.pop(name, None)
