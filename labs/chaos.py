@@ -13,7 +13,7 @@ same way:
   from the event log, and the ids that were lost (no event at all) or are
   stuck (not in a final state).
 - :class:`SseFollower`: an SSE client that reconnects with ``Last-Event-ID``.
-- :data:`BAD_INPUTS` and :func:`fire_bad_inputs`: malformed requests that the
+- :func:`bad_http_inputs`, :func:`bad_ws_inputs` and :func:`fire_bad_inputs`: malformed requests that the
   API must refuse with a clear 4xx (or a WebSocket error frame / close code).
 """
 
@@ -554,7 +554,7 @@ class BadInput:
     """Accepted by the API on purpose (``202``): the worker must fail the job with this in its error."""
 
 
-def _bad_http_inputs(max_upload_bytes: int) -> list[BadInput]:
+def bad_http_inputs(max_upload_bytes: int) -> list[BadInput]:
     unknown = "0123456789abcdef0123456789abcdef"
     return [
         BadInput("unknown task", "POST", "/tasks", json={"task": "os.system", "params": {"command": "id"}}),
@@ -705,7 +705,7 @@ def fire_bad_inputs(
     """
     answers: list[Answer] = []
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
-        for bad in _bad_http_inputs(max_upload_bytes):
+        for bad in bad_http_inputs(max_upload_bytes):
             try:
                 response = client.request(
                     bad.method,
