@@ -550,8 +550,6 @@ class BadInput:
     headers: dict[str, str] = field(default_factory=dict)
     files: dict[str, tuple[str, bytes, str]] | None = None
     params: dict[str, str] | None = None
-    worker_refuses: str = ""
-    """Accepted by the API on purpose (``202``): the worker must fail the job with this in its error."""
 
 
 def bad_http_inputs(max_upload_bytes: int) -> list[BadInput]:
@@ -570,7 +568,6 @@ def bad_http_inputs(max_upload_bytes: int) -> list[BadInput]:
             "POST",
             "/tasks",
             json={"task": "process_document", "params": {"document": PDF_NAME_TRAVERSAL}},
-            worker_refuses="outside the lab's document folders",
         ),
         BadInput(
             "upload path traversal name",
@@ -651,6 +648,17 @@ def crafted_payload(conn: redis.Redis, job_id: str = "crafted-chaos") -> str:
     return job_id
 
 
+def crafted_traversal(conn: redis.Redis, job_id: str = "crafted-traversal") -> str:
+    """Write a catalogue job whose document lies outside the lab straight into Redis (``submit()`` refuses it)."""
+    from .queue import lab_queue
+
+    lab_queue(conn).enqueue(
+        "labs.tasks.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,
+        meta={"task": "process_document"},
+    )  # fmt: skip
+    return job_id
+
+
 def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -698,10 +706,10 @@ def fire_bad_inputs(
 
     ``job_id`` is an existing job (the WebSocket garbage needs an open call);
     ``max_upload_bytes`` is the server's upload limit (``LAB_MAX_UPLOAD_MB``).
-    Two bad inputs are refused by the worker rather than the API (a document
-    path outside the lab's folders, a crafted payload written straight into
-    Redis): their answer is the job's end, ``422`` standing for "the worker
-    refused it with the expected error".
+    Two bad inputs are written straight into Redis, past the API (a function
+    outside the catalogue, a document path outside the lab's folders), so the
+    worker must refuse them: their answer is the job's end, ``422`` standing
+    for "the worker refused it with the expected error".
     """
     answers: list[Answer] = []
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
@@ -719,14 +727,14 @@ def fire_bad_inputs(
             except httpx.HTTPError as exc:
                 answers.append(Answer(bad.name, 599, f"{type(exc).__name__}: {exc}"))
                 continue
-            if bad.worker_refuses and response.status_code == 202:
-                answers.append(_refused_by_worker(conn, bad.name, response.json()["id"], bad.worker_refuses, timeout))
-            else:
-                answers.append(Answer(bad.name, response.status_code, _detail(response)))
+            answers.append(Answer(bad.name, response.status_code, _detail(response)))
     ws_url = base_url.replace("http://", "ws://", 1)
     answers += [_ws_call(ws_url, bad) for bad in bad_ws_inputs(job_id)]
-    crafted = crafted_payload(conn, f"crafted-{int(time.time() * 1000)}")
+    stamp = int(time.time() * 1000)
+    crafted = crafted_payload(conn, f"crafted-{stamp}")
     answers.append(_refused_by_worker(conn, "crafted payload in Redis", crafted, "ForbiddenTask", timeout))
+    crafted = crafted_traversal(conn, f"crafted-traversal-{stamp}")
+    answers.append(_refused_by_worker(conn, "crafted document path in Redis", crafted, "outside the lab's", timeout))
     return answers
 
 

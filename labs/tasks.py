@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticSerializationError
 from rq import get_current_job
 
@@ -57,15 +57,25 @@ def _allowed_roots() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
-def resolve_document(ref: str) -> Path:
-    """A document reference (a name under the documents folder, or a path inside an allowed root)."""
-    from .documents import DocumentError
-
+def inside_lab(ref: str) -> Path | None:
+    """Where a document reference points, or None when that is outside the lab's document folders."""
     candidate = Path(ref)
     if not candidate.is_absolute():
         candidate = documents_dir() / candidate
     candidate = candidate.resolve()
-    if not any(candidate == root or root in candidate.parents for root in _allowed_roots()):
+    return candidate if any(candidate == root or root in candidate.parents for root in _allowed_roots()) else None
+
+
+def resolve_document(ref: str) -> Path:
+    """A document reference (a name under the documents folder, or a path inside an allowed root).
+
+    Checked twice: at submit (params validation) and here in the worker, for a
+    job written into Redis without going through ``submit()``.
+    """
+    from .documents import DocumentError
+
+    candidate = inside_lab(ref)
+    if candidate is None:
         raise DocumentError(f"document {ref!r} is outside the lab's document folders")
     if not candidate.is_file():
         raise DocumentError(f"file not found: {ref}")
@@ -210,12 +220,25 @@ class RiskyParams(_Params):
     fail_fast: bool = False
 
 
+def _inside_lab(ref: str) -> str:
+    if "\x00" in ref or inside_lab(ref) is None:
+        raise ValueError(f"document {ref[:80]!r} is outside the lab's document folders")
+    return ref
+
+
 class DocumentParams(_Params):
     document: str = Field(..., min_length=1, max_length=500)
+
+    _inside = field_validator("document")(_inside_lab)
 
 
 class DocumentsParams(_Params):
     documents: list[str] = Field(..., min_length=1, max_length=1000)
+
+    @field_validator("documents")
+    @classmethod
+    def _all_inside(cls, refs: list[str]) -> list[str]:
+        return [_inside_lab(ref) for ref in refs]
 
 
 class AgentParams(_Params):
@@ -260,7 +283,10 @@ class TaskSpec:
         try:
             model = self.params.model_validate(params or {})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
+            )
             raise InvalidParams(f"{self.name}: {problems}") from None
         try:
             return model.model_dump(mode="json")

@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from labs import dlq, events
+from labs.chaos import crafted_traversal
 from labs.config import REPO_ROOT
+from labs.errors import InvalidParams
 from labs.queue import lab_queue
 from labs.samples import make_sample_pdfs
 from labs.session import LabSession
@@ -31,7 +34,13 @@ def test_corrupt_pdf_fails_its_job_and_the_worker_keeps_serving(lab: LabSession)
 
 
 def test_documents_outside_the_lab_folders_are_refused(lab: LabSession) -> None:
-    result = lab.wait(lab.submit("process_document", {"document": "../../../../etc/passwd"}))
+    for ref in ("../../../../etc/passwd", "/etc/passwd"):  # at submit: a clear error, nothing enqueued
+        with pytest.raises(InvalidParams, match="outside the lab's document folders"):
+            lab.submit("process_document", {"document": ref})
+    with pytest.raises(InvalidParams, match=r"documents: .*outside the lab's document folders"):
+        lab.submit("process_documents", {"documents": ["ok.pdf", "../../etc/shadow"]})
+    # written straight into Redis past submit(): the worker refuses it too
+    result = lab.wait(crafted_traversal(lab.conn))
     assert result.state == "failed"
     assert "outside the lab's document folders" in result.errors[-1]
 
