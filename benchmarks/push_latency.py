@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -46,15 +45,10 @@ import httpx  # noqa: E402
 from httpx_sse import aconnect_sse  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
+from labs.broker import free_port  # noqa: E402
 from labs.launcher import python_cmd, spawn, stop_process  # noqa: E402
 
 Samples = list[float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -151,7 +151,8 @@ def is_alive(url: str) -> bool:
     return True
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -283,7 +284,7 @@ class EmbeddedBroker:
 
         _fix_fakeredis_blmove()
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self.server = TcpFakeServer((host, self.port), server_type="redis")
         self.server.RequestHandlerClass = NoDelayHandler
         self.server.daemon_threads = True

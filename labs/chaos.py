@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import httpx
 import redis
 
 from . import events, keys
+from .broker import free_port
 from .config import REPO_ROOT, state_dir
 from .launcher import kill_worker, stop_process, workers
 from .session import LabSession
@@ -58,13 +58,6 @@ def redis_server_binary() -> str:
             "redis-server not found: install Redis (e.g. `apt-get install redis-server`) or set LAB_REDIS_SERVER"
         )
     return path
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -244,43 +244,15 @@ def api_paths(app: Any) -> list[str]:
 # --------------------------------------------------------------------------- a server in a thread
 
 
-class ApiServer:
+def ApiServer(host: str = "127.0.0.1", port: int = 0) -> Any:  # noqa: N802 - reads like the class it returns
     """The lab's FastAPI app served by uvicorn in a background thread of this kernel.
 
-    ``ApiServer().start()`` -> ``.url``; ``.stop()`` sets ``should_exit`` and joins the thread.
+    ``ApiServer().start()`` -> ``.url``; ``.stop()`` sets ``should_exit`` and joins the thread
+    (:class:`labs.api.BackgroundServer`, imported here only when a lesson needs the API).
     """
+    from labs.api import BackgroundServer
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        import socket
-
-        import uvicorn
-
-        from labs.api import create_app
-
-        if not port:
-            with socket.socket() as sock:
-                sock.bind((host, 0))
-                port = sock.getsockname()[1]
-        self.host, self.port = host, port
-        self.url = f"http://{host}:{port}"
-        self.ws_url = f"ws://{host}:{port}"
-        self.app = create_app()
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="lesson-api", daemon=True)
-
-    def start(self, timeout: float = 15.0) -> ApiServer:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the API did not start at {self.url}")
-            time.sleep(0.05)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
+    return BackgroundServer(host, port)
 
 
 class Relay:

@@ -6,6 +6,6 @@ contract is in ``app.py`` and in each module (``tasks.py`` REST and polling,
 ``documents.py``); the interactive docs are at ``/docs``.
 """
 
-from .app import create_app, serve
+from .app import BackgroundServer, create_app, serve
 
-__all__ = ["create_app", "serve"]
+__all__ = ["BackgroundServer", "create_app", "serve"]

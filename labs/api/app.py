@@ -1,4 +1,5 @@
-"""The lab's HTTP service: :func:`create_app` builds it, :func:`serve` runs it with uvicorn.
+"""The lab's HTTP service: :func:`create_app` builds it, :func:`serve` runs it with uvicorn
+(:class:`BackgroundServer` in a thread of the calling process: lessons and tests).
 
 One app, three ways to follow a job, the three channels the seed compares:
 
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -132,3 +135,51 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
         access_log=os.environ.get("LAB_API_ACCESS_LOG", "1") != "0",
         timeout_graceful_shutdown=3,
     )
+
+
+class BackgroundServer:
+    """The lab's API served by uvicorn in a background thread of this process (lessons, tests).
+
+    ``BackgroundServer().start()`` -> ``.url`` / ``.ws_url``; ``.stop()`` sets
+    uvicorn's ``should_exit`` and joins the thread. Also a context manager.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        from ..broker import free_port
+
+        self.host, self.port = host, port or free_port(host)
+        self.app = create_app()
+        config = uvicorn.Config(
+            self.app, host=host, port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="lab-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start at {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from typing import Any
 
-import uvicorn
+from labs.api import BackgroundServer
 
-from labs.api import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """uvicorn serving a fresh app in a thread, for real HTTP and WebSocket clients."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(create_app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+LiveServer = BackgroundServer
+"""uvicorn serving a fresh app in a thread, for real HTTP and WebSocket clients."""
 
 
 def submit(client: Any, task: str, params: dict[str, Any] | None = None, **extra: Any) -> str:

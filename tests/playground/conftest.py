@@ -8,18 +8,15 @@ both brokers is covered by tests/api.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from playground_helpers import REPO, free_port
+from playground_helpers import REPO
 
-from labs.api import create_app
+from labs.api import BackgroundServer
 from labs.session import LabSession
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,31 +27,8 @@ ARGS = [
 SHOTS = REPO / "artifacts" / "screenshots"
 
 
-class LiveApi:
-    """The lab's FastAPI app on uvicorn in a thread, on a free port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(create_app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-playground", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveApi:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+LiveApi = BackgroundServer
+"""The lab's FastAPI app on uvicorn in a thread, on a free port."""
 
 
 @pytest.fixture

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "labs" / "playground" / "static"
 SHOTS = REPO / "artifacts" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def open_panel(page: Any, base: str, number: int) -> Any:
