@@ -25,7 +25,7 @@ from rq import Queue, SimpleWorker, Worker  # noqa: E402
 
 from labs.broker import EmbeddedBroker  # noqa: E402
 from labs.jobs import submit  # noqa: E402
-from labs.queue import SERIALIZER  # noqa: E402
+from labs.task_queue import SERIALIZER  # noqa: E402
 from labs.worker import LabSimpleWorker, LabWorker  # noqa: E402
 
 BARE = {"simple": SimpleWorker, "fork": Worker}

@@ -635,7 +635,7 @@ class Answer:
 
 def crafted_payload(conn: redis.Redis, job_id: str = "crafted-chaos") -> str:
     """Write a job for a non-catalogue function straight into Redis (bypassing the API); return its id."""
-    from .queue import lab_queue
+    from .task_queue import lab_queue
 
     lab_queue(conn).enqueue("os.getcwd", job_id=job_id, meta={"task": "os.getcwd"})
     return job_id
@@ -643,7 +643,7 @@ def crafted_payload(conn: redis.Redis, job_id: str = "crafted-chaos") -> str:
 
 def crafted_traversal(conn: redis.Redis, job_id: str = "crafted-traversal") -> str:
     """Write a catalogue job whose document lies outside the lab straight into Redis (``submit()`` refuses it)."""
-    from .queue import lab_queue
+    from .task_queue import lab_queue
 
     lab_queue(conn).enqueue(
         "labs.tasks.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,

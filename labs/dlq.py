@@ -22,7 +22,7 @@ from rq.registry import FailedJobRegistry
 
 from . import events, keys, students
 from .errors import LabError
-from .queue import SERIALIZER, fetch_job, lab_queue
+from .task_queue import SERIALIZER, fetch_job, lab_queue
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import redis
 from rq import Worker
 
 from .config import REPO_ROOT, state_dir
-from .queue import lab_queue
+from .task_queue import lab_queue
 
 
 def python_cmd(*args: str) -> list[str]:

@@ -34,7 +34,7 @@ from . import events
 from .broker import ride_out_outages
 from .config import scaled
 from .errors import JobCancelled, PermanentError
-from .queue import SERIALIZER
+from .task_queue import SERIALIZER
 from .tasks import task_name_of
 
 
@@ -387,7 +387,7 @@ def make_worker(conn: Any, kind: str | None = None, name: str | None = None, **k
 
     Its connection rides out a broker restart (:func:`labs.broker.ride_out_outages`).
     """
-    from .queue import lab_queue
+    from .task_queue import lab_queue
 
     cls = WORKER_CLASSES[kind or default_kind()]
     return cls([lab_queue(ride_out_outages(conn))], connection=conn, name=name, **kwargs)

@@ -9,7 +9,7 @@ import pytest
 from labs import dlq, events, jobs
 from labs.config import scaled
 from labs.launcher import kill_worker, workers
-from labs.queue import lab_queue
+from labs.task_queue import lab_queue
 from labs.retry import RetryPolicy
 from labs.session import LabSession
 

@@ -112,7 +112,7 @@ def test_nan_and_strange_ids_are_refused_clearly() -> None:
 
 def test_progress_lands_in_job_meta_and_in_the_event_log(monkeypatch: pytest.MonkeyPatch) -> None:
     from labs.jobs import job_view
-    from labs.queue import fetch_job
+    from labs.task_queue import fetch_job
     from labs.worker import run_burst
 
     monkeypatch.setenv("LAB_TIME_SCALE", "0")

@@ -31,7 +31,7 @@ from rq.job import Job
 from .. import events, jobs
 from ..broker import EmbeddedBroker
 from ..events import Event, Replay
-from ..queue import lab_queue
+from ..task_queue import lab_queue
 from ..retry import NO_RETRY, RetryPolicy, to_rq
 from ..worker import LabSimpleWorker
 from .grading import CheckTimeout, NotWritten

@@ -44,7 +44,7 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,;:'()-]+[A-Za-z][a-z]*){3,}")
 FENCED = re.compile(r"```.*?```", re.S)
 INLINE = re.compile(r"`([^`\n]+)`")
 
-sys.path.insert(0, str(NOTEBOOK_DIR))  # show.api_paths and the notebook builder
+
 
 
 def load(path: Path) -> nbformat.NotebookNode:
@@ -188,7 +188,7 @@ def _command_parses(parser: Any, args: list[str]) -> bool:
 
 
 def _api_paths() -> set[str]:
-    from show import api_paths
+    from labs.lessons.show import api_paths
 
     from labs.api import create_app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labs import chaos, events
 from labs.launcher import workers
-from labs.queue import lab_queue
+from labs.task_queue import lab_queue
 from labs.session import LabSession
 
 JOBS = 10_000

@@ -4,7 +4,7 @@ Only the notebooks use this module; the lab itself lives in ``labs/``. Every
 helper draws something the lab *produced* (events from the log, states from
 ``labs.states``); none of them invents a value.
 
-    from show import follow, events_frame, progress_html, state_machine_html, timeline
+    from labs.lessons.show import follow, events_frame, progress_html, state_machine_html, timeline
 """
 
 from __future__ import annotations

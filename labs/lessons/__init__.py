@@ -1,0 +1,1 @@
+"""Helpers for the lesson notebooks: what they draw and the servers they start."""
