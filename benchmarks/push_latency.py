@@ -45,8 +45,8 @@ import httpx  # noqa: E402
 from httpx_sse import aconnect_sse  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
-from labs.broker import free_port  # noqa: E402
 from labs.launcher import python_cmd, spawn, stop_process  # noqa: E402
+from labs.ports import free_port  # noqa: E402
 
 Samples = list[float]
 

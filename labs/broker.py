@@ -32,6 +32,7 @@ import redis
 
 from .config import state_dir
 from .errors import BrokerUnavailable
+from .ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -149,13 +150,6 @@ def is_alive(url: str) -> bool:
     except BrokerUnavailable:
         return False
     return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _fix_fakeredis_blmove() -> None:

@@ -39,9 +39,9 @@ import httpx
 import redis
 
 from . import events, keys
-from .broker import free_port
 from .config import REPO_ROOT, state_dir
 from .launcher import kill_worker, stop_process, workers
+from .ports import free_port
 from .session import LabSession
 from .states import is_terminal
 

@@ -23,9 +23,9 @@ from rq.job import Job, JobStatus
 from . import events, keys, students
 from .config import scaled
 from .errors import InvalidParams, LabError
-from .task_queue import SERIALIZER, fetch_job, lab_queue
 from .retry import RetryPolicy, to_rq
 from .states import is_terminal, state_of
+from .task_queue import SERIALIZER, fetch_job, lab_queue
 from .tasks import get_spec
 
 RESULT_TTL = 7 * 24 * 3600

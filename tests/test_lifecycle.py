@@ -9,9 +9,9 @@ import pytest
 from labs import dlq, events, jobs
 from labs.config import scaled
 from labs.launcher import kill_worker, workers
-from labs.task_queue import lab_queue
 from labs.retry import RetryPolicy
 from labs.session import LabSession
+from labs.task_queue import lab_queue
 
 
 def names(job_id: str, conn) -> list[str]:

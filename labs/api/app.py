@@ -147,7 +147,7 @@ class BackgroundServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
 
-        from ..broker import free_port
+        from ..ports import free_port
 
         self.host, self.port = host, port or free_port(host)
         self.app = create_app()

@@ -31,8 +31,8 @@ from rq.job import Job
 from .. import events, jobs
 from ..broker import EmbeddedBroker
 from ..events import Event, Replay
-from ..task_queue import lab_queue
 from ..retry import NO_RETRY, RetryPolicy, to_rq
+from ..task_queue import lab_queue
 from ..worker import LabSimpleWorker
 from .grading import CheckTimeout, NotWritten
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from labs.broker import free_port
+from labs.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from labs import chaos, events
 from labs.launcher import workers
-from labs.task_queue import lab_queue
 from labs.session import LabSession
+from labs.task_queue import lab_queue
 
 JOBS = 10_000
 CLIENTS = 50
