@@ -1,12 +1,17 @@
 # Long-Task Lab: `make run` starts the whole lab, `make test` runs every test.
-# Both create .venv and install requirements.txt the first time (and again when it changes).
+# Both create .venv, install the pinned requirements.txt and the lab itself (`pip install -e .`)
+# the first time, and again when requirements.txt or pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+CODE   := labs tests benchmarks app.py
+# The fast lane: no browser, no reliability (worker kills, Redis restarts, 10,000 jobs), no lessons,
+# the embedded broker only. `make test` runs everything on both brokers.
+FAST   := -m "not browser and not slow and not notebooks"
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test test-fast setup lint readme bench clean
 
 run: $(STAMP)
 	$(PY) -m labs up
@@ -14,18 +19,23 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+test-fast: $(STAMP)
+	LAB_TEST_BROKERS=embedded $(PY) -m pytest -q -x $(FAST)
+
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Long-Task Lab)" >/dev/null
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check labs tests benchmarks app.py
-	$(VENV)/bin/ruff format --check labs tests benchmarks app.py
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py

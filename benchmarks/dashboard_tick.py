@@ -24,20 +24,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import redis
+
+from labs import jobs
+from labs.broker import EmbeddedBroker
+from labs.dashboard.board import Board
+from labs.worker import run_burst
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import redis  # noqa: E402
-
-from labs import jobs  # noqa: E402
-from labs.broker import EmbeddedBroker  # noqa: E402
-from labs.dashboard.board import Board  # noqa: E402
-from labs.worker import run_burst  # noqa: E402
 
 
 def fill(conn: redis.Redis, count: int) -> float:

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 
 def run(n_workers: int, kind: str, paths: list[Path]) -> float:
     from labs import keys
-    from labs.documents import DocumentIndex
-    from labs.scenarios import batches, documents
+    from labs.indexing import DocumentIndex
+    from labs.scenarios import batches, pdfs
     from labs.session import LabSession
 
     DocumentIndex().clear()
     with LabSession(workers=n_workers, kind=kind) as lab:
         start = time.perf_counter()
-        batch_id = documents.start(lab.conn, paths)
+        batch_id = pdfs.start(lab.conn, paths)
         ids = batches.job_ids(lab.conn, batch_id)
         while True:  # one HMGET of the event log's state index per look: cheap, so it does not slow the workers
             states = [s.decode() if s else "" for s in lab.conn.hmget(keys.JOB_STATES, ids)]
@@ -52,7 +49,7 @@ def main() -> None:
 
     from labs.broker import stop_background_broker
     from labs.embedder import get_embedder
-    from labs.scenarios.documents import sample_corpus
+    from labs.scenarios.pdfs import sample_corpus
 
     paths = sample_corpus(args.pdfs, seed=1)
     print(f"broker: {os.environ.get('REDIS_URL', 'embedded (fakeredis)')}   worker: {args.kind}   PDFs: {len(paths)}")

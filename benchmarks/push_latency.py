@@ -31,7 +31,6 @@ import os
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -39,14 +38,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import httpx
+from httpx_sse import aconnect_sse
+from websockets.asyncio.client import connect as ws_connect
 
-import httpx  # noqa: E402
-from httpx_sse import aconnect_sse  # noqa: E402
-from websockets.asyncio.client import connect as ws_connect  # noqa: E402
-
-from labs.launcher import python_cmd, spawn, stop_process  # noqa: E402
-from labs.ports import free_port  # noqa: E402
+from labs.launcher import python_cmd, spawn, stop_process
+from labs.ports import free_port
 
 Samples = list[float]
 

@@ -28,13 +28,10 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from labs import chaos, events  # noqa: E402
-from labs.jobs import cancel  # noqa: E402
-from labs.session import LabSession  # noqa: E402
+from labs import chaos, events
+from labs.jobs import cancel
+from labs.session import LabSession
 
 SLOW = {"steps": 40, "step_seconds": 1}
 RETRY = {"max_retries": 3, "base": 0.2}

@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import redis
+from rq import Queue, SimpleWorker, Worker
 
-import redis  # noqa: E402
-from rq import Queue, SimpleWorker, Worker  # noqa: E402
-
-from labs.broker import EmbeddedBroker  # noqa: E402
-from labs.jobs import submit  # noqa: E402
-from labs.task_queue import SERIALIZER  # noqa: E402
-from labs.worker import LabSimpleWorker, LabWorker  # noqa: E402
+from labs.broker import EmbeddedBroker
+from labs.jobs import submit
+from labs.task_queue import SERIALIZER
+from labs.worker import LabSimpleWorker, LabWorker
 
 BARE = {"simple": SimpleWorker, "fork": Worker}
 LAB = {"simple": LabSimpleWorker, "fork": LabWorker}
@@ -36,7 +32,7 @@ def run_bare(conn: redis.Redis, kind: str, n: int) -> float:
     queue = Queue("bench-bare", connection=conn, serializer=SERIALIZER)
     with conn.pipeline() as pipe:
         for i in range(n):
-            queue.enqueue("labs.tasks.noop", kwargs={"value": i}, pipeline=pipe)
+            queue.enqueue("labs.tasks.demo.noop", kwargs={"value": i}, pipeline=pipe)
         pipe.execute()
     worker = BARE[kind]([queue], connection=conn, serializer=SERIALIZER)
     start = time.perf_counter()

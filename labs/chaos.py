@@ -646,7 +646,7 @@ def crafted_traversal(conn: redis.Redis, job_id: str = "crafted-traversal") -> s
     from .task_queue import lab_queue
 
     lab_queue(conn).enqueue(
-        "labs.tasks.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,
+        "labs.tasks.documents.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,
         meta={"task": "process_document"},
     )  # fmt: skip
     return job_id

@@ -44,7 +44,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import make_worker, preload, stop_with_parent
 
     worker = make_worker(_conn(), args.kind, name=args.name)
-    print(f"worker {worker.name}: embedder {preload()}", flush=True)
+    warmed = preload()
+    print(f"worker {worker.name}: " + "; ".join(f"{module}: {said}" for module, said in warmed.items()), flush=True)
     if os.environ.get("LAB_PARENT_PID", "").isdigit():
         stop_with_parent(int(os.environ["LAB_PARENT_PID"]))
     print(f"worker {worker.name} ({args.kind}) listening on queue {worker.queue_names()[0]!r}", flush=True)

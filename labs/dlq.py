@@ -94,10 +94,6 @@ def list_entries(conn: redis.Redis, limit: int = 1000, student: str | None = Non
     return [entry for job_id in ids if (entry := _entry(conn, job_id))]
 
 
-def count(conn: redis.Redis) -> int:
-    return len(list_entries(conn))
-
-
 def inspect(conn: redis.Redis, job_id: str) -> dict[str, Any]:
     """One returned parcel with its full attempt history and events."""
     entry = _entry(conn, job_id) if job_id in registry(conn).get_job_ids() else None

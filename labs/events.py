@@ -54,7 +54,6 @@ EVENT_TYPES = (
     "discarded",
 )
 
-_CORE_FIELDS = ("job_id", "seq", "event", "state", "rq_status", "attempt", "worker", "ts", "task", "message")
 
 ANNOTATIONS = frozenset({"dead_lettered", "redriven", "discarded"})
 """Events recorded after a terminal state; they never change it."""

@@ -21,12 +21,12 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from . import events, keys, students
+from .catalogue import get_spec
 from .config import scaled
 from .errors import InvalidParams, LabError
 from .retry import RetryPolicy, to_rq
 from .states import is_terminal, state_of
 from .task_queue import SERIALIZER, fetch_job, lab_queue
-from .tasks import get_spec
 
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
@@ -121,16 +121,6 @@ def submit(
         events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
         raise
     return job_id
-
-
-def submit_many(
-    conn: redis.Redis,
-    task: str,
-    params_list: list[dict[str, Any] | None],
-    **options: Any,
-) -> list[str]:
-    """Submit the same task with each params in ``params_list``; return the job ids in order."""
-    return [submit(conn, task, params, **options) for params in params_list]
 
 
 def _worker_kind(conn: redis.Redis, worker_name: str | None) -> str:

@@ -15,6 +15,7 @@ registries. It also:
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import socket
@@ -32,10 +33,10 @@ from rq.utils import now as utcnow
 
 from . import events
 from .broker import ride_out_outages
+from .catalogue import body_modules, task_name_of
 from .config import scaled
 from .errors import JobCancelled, PermanentError
 from .task_queue import SERIALIZER
-from .tasks import task_name_of
 
 
 class ForbiddenTask(PermanentError):
@@ -364,18 +365,21 @@ def stop_with_parent(parent_pid: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
 
 
-def preload() -> str:
-    """Import the heavy job modules and choose the embedder once, in the worker itself.
+def preload() -> dict[str, str]:
+    """Import the catalogue's job modules and warm them up once, in the worker itself.
 
     A forking worker runs every job in a fresh copy of itself: without this,
     each copy would import pypdf and fastembed and probe for a model again
-    (about 0.4 s per job). Returns the embedder's name.
+    (about 0.4 s per job). A body module may define ``warm_up()`` (the
+    documents module chooses the embedder there); returns what each said.
     """
-    from . import documents  # noqa: F401  (pypdf, sqlite)
-    from .embedder import get_embedder
-    from .scenarios import agent, summaries  # noqa: F401
-
-    return get_embedder().name
+    warmed: dict[str, str] = {}
+    for name in body_modules():
+        module = importlib.import_module(name)
+        warm_up = getattr(module, "warm_up", None)
+        if callable(warm_up):
+            warmed[name] = str(warm_up())
+    return warmed
 
 
 def default_kind() -> str:

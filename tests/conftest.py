@@ -21,6 +21,19 @@ from labs.session import LabSession
 
 REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TIME_SCALE = "0.05"
+BROKERS = [b for b in os.environ.get("LAB_TEST_BROKERS", "embedded,redis").split(",") if b]
+"""Which halves run: ``make test-fast`` sets ``LAB_TEST_BROKERS=embedded``; ``make test`` runs both."""
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Lanes by folder: tests/reliability is slow, tests/notebooks runs the lessons (``make test-fast`` skips both)."""
+    for item in items:
+        folder = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        if folder == "reliability":
+            item.add_marker(pytest.mark.slow)
+        elif folder == "notebooks":
+            item.add_marker(pytest.mark.notebooks)
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +63,7 @@ def _real_redis_available() -> bool:
     return True
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean broker URL, exported as REDIS_URL for the test and its worker processes."""
     if request.param == "embedded":

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 
-from labs.documents import DocumentError, DocumentIndex, chunk_pages, extract_pages, index_pdf
 from labs.embedder import HashEmbedder
 from labs.errors import PermanentError
+from labs.indexing import DocumentError, DocumentIndex, chunk_pages, extract_pages, index_pdf
 from labs.samples import BROKEN_KINDS, TOPICS, make_sample_pdfs, topic_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def test_reindexing_replaces_and_clear_empties(corpus, tmp_path):
 
 WRITER = """
 import sys
-from labs.documents import Chunk, DocumentIndex
+from labs.indexing import Chunk, DocumentIndex
 index = DocumentIndex(sys.argv[1], timeout=30)
 for i in range(20):
     source = f"{sys.argv[2]}-{i}.pdf"

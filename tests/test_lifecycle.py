@@ -11,7 +11,7 @@ from labs.config import scaled
 from labs.launcher import kill_worker, workers
 from labs.retry import RetryPolicy
 from labs.session import LabSession
-from labs.task_queue import lab_queue
+from labs.task_queue import fetch_job, lab_queue
 
 
 def names(job_id: str, conn) -> list[str]:
@@ -166,3 +166,15 @@ def test_killed_without_retries_is_dead_lettered(lab: LabSession) -> None:
     history = wait_event(lab.conn, job_id, "dead_lettered", timeout=60)
     assert [e.event for e in history if e.event != "progress"][-3:] == ["abandoned", "failed", "dead_lettered"]
     assert events.current_state(lab.conn, job_id) == "failed"
+
+
+def test_a_job_under_its_old_dotted_path_still_runs(lab: LabSession) -> None:
+    """Jobs a previous version left in Redis name ``labs.tasks.<name>``: the bodies moved, the job still runs."""
+    job = lab_queue(lab.conn).enqueue(
+        "labs.tasks.send_email", kwargs={"to": "old@example.com", "subject": "from before the move"}, meta={"task": "send_email"}
+    )
+    result = lab.wait(job.id)
+    assert result.state == "completed"
+    assert fetch_job(lab.conn, job.id).return_value()["to"] == "old@example.com"
+    started = next(e for e in events.job_events(lab.conn, job.id) if e.event == "started")
+    assert started.task == "send_email"

@@ -7,9 +7,11 @@ import time
 import pytest
 
 from labs import events
+from labs.indexing import search
 from labs.samples import topic_of
-from labs.scenarios import agent, batches, documents, summaries
+from labs.scenarios import batches, pdfs, summaries
 from labs.session import LabSession
+from labs.tasks import agent
 
 
 @pytest.fixture
@@ -29,8 +31,8 @@ def wait_batch(lab: LabSession, batch_id: str, timeout: float = 120) -> dict:
 
 
 def test_documents_batch_indexes_good_pdfs_and_fails_broken_ones(lab2: LabSession) -> None:
-    paths = documents.sample_corpus(18, broken=2)
-    batch_id = documents.start(lab2.conn, paths)
+    paths = pdfs.sample_corpus(18, broken=2)
+    batch_id = pdfs.start(lab2.conn, paths)
     status = wait_batch(lab2, batch_id)
     assert (status["total"], status["completed"], status["failed"], status["percent"]) == (20, 18, 2, 100.0)
     failed = [row for row in status["jobs"] if row["state"] == "failed"]
@@ -42,14 +44,14 @@ def test_documents_batch_indexes_good_pdfs_and_fails_broken_ones(lab2: LabSessio
     # a search finds the right file, with page numbers and the embedder on every result
     for path in paths[:5]:
         topic = topic_of(path)
-        results = documents.search(topic.query, k=3)
+        results = search(topic.query, k=3)
         assert topic_of(results[0]["source"]) == topic, (topic.slug, results[0]["source"])
         assert all(r["page"] >= 1 and r["embedder"].startswith("fallback:") for r in results)
 
 
 def test_agent_chain_reports_its_three_steps_in_order(lab2: LabSession) -> None:
-    paths = documents.sample_corpus(6)
-    wait_batch(lab2, documents.start(lab2.conn, paths))
+    paths = pdfs.sample_corpus(6)
+    wait_batch(lab2, pdfs.start(lab2.conn, paths))
     topic = topic_of(paths[0])
     job_id = lab2.submit("agent_chain", {"question": f"What about {topic.query}?", "step_seconds": 0.5})
     result = lab2.wait(job_id)

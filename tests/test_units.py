@@ -9,10 +9,10 @@ from rq.job import JobStatus
 
 from labs import events, states
 from labs.broker import in_process_connection
+from labs.catalogue import CATALOGUE, get_spec
 from labs.errors import InvalidParams, UnknownTask
 from labs.jobs import submit
 from labs.retry import RetryPolicy, plan, to_rq
-from labs.tasks import CATALOGUE, get_spec
 
 
 def test_every_rq_status_maps_to_a_seed_state() -> None:

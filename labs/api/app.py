@@ -41,7 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from ..config import queue_name, time_scale
 from ..errors import BrokerUnavailable
 from ..playground import install as install_playground
-from . import dlq, documents, scenarios, stream, students, tasks, ws
+from . import dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -86,10 +86,10 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
-    for module in (tasks, stream, ws, dlq, scenarios, students):
+    for module in (rest, stream, ws, dlq, scenarios, students):
         app.include_router(module.router)
     # uploads are shared by the class (inputs, not parcels), but in classroom mode only members may send them
-    app.include_router(documents.router, dependencies=[Depends(students.get_viewer)])
+    app.include_router(uploads.router, dependencies=[Depends(students.get_viewer)])
     install_playground(app)  # the browser playground at /playground/ (labs/playground)
 
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import redis
 import redis.asyncio as aioredis
-from fastapi import Request, WebSocket
+from fastapi import Request
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
@@ -118,7 +118,3 @@ class Broker:
 def get_broker(request: Request) -> Broker:
     """FastAPI dependency: the app's :class:`Broker`."""
     return request.app.state.broker
-
-
-def ws_broker(websocket: WebSocket) -> Broker:
-    return websocket.app.state.broker

@@ -19,8 +19,8 @@ from .. import dlq, students
 from ..students import Viewer
 from .connections import Broker, get_broker
 from .models import DeadLetter, DeadLetterList, Discarded, ErrorOut, JobIdParam, RedriveRequest, Submitted
+from .rest import submitted
 from .students import get_viewer
-from .tasks import submitted
 
 router = APIRouter(tags=["dead-letter queue"])
 NOT_HERE = {404: {"model": ErrorOut, "description": "not in the dead-letter queue"}}

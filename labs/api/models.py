@@ -3,7 +3,7 @@
 Requests are validated here before anything reaches the broker: a task name
 outside the catalogue, a retry policy out of range or a field that does not
 exist is a ``422`` with a readable message. The task's own parameters are
-checked by the catalogue (``labs.tasks.TaskSpec.validate``) when the job is
+checked by the catalogue (``labs.catalogue.TaskSpec.validate``) when the job is
 submitted, with the same kind of message.
 """
 
@@ -16,9 +16,9 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
+from ..catalogue import CATALOGUE, get_spec
 from ..errors import UnknownTask
 from ..retry import RetryPolicy
-from ..tasks import CATALOGUE, get_spec
 
 StateName = Literal["pending", "running", "completed", "failed"]
 JOB_ID = r"[A-Za-z0-9_-]{1,128}"

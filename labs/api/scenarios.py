@@ -31,11 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from .. import students
+from .. import indexing, students
+from ..document_folders import documents_dir
 from ..errors import BrokerUnavailable, LabError
-from ..scenarios import batches, documents, summaries
+from ..scenarios import batches, pdfs, summaries
 from ..states import is_terminal
-from ..tasks import documents_dir
 from .connections import Broker, get_broker
 from .hub import dumps, id_key
 from .students import Viewer, get_viewer, ws_viewer
@@ -78,13 +78,13 @@ def start_documents(
     body: DocumentsRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
 ) -> dict[str, Any]:
     if body.samples is not None:
-        paths: list[str | Path] = list(documents.sample_corpus(body.samples, broken=body.broken))
+        paths: list[str | Path] = list(pdfs.sample_corpus(body.samples, broken=body.broken))
     else:
         paths = [d for d in body.documents or []]
         for ref in paths:
             if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
                 raise HTTPException(422, f"unknown document id {str(ref)[:80]!r}: upload it with POST /documents first")
-    batch_id = documents.start(broker.sync(), paths, student=viewer.student)
+    batch_id = pdfs.start(broker.sync(), paths, student=viewer.student)
     return {"batch": batch_id, "total": len(paths), "links": batch_links(batch_id)}
 
 
@@ -100,7 +100,7 @@ def batch_status(batch_id: str, viewer: Viewer = Depends(get_viewer), broker: Br
 
 @router.get("/search", summary="Search the document index (scenario 1)", dependencies=[Depends(get_viewer)])
 def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)) -> dict[str, Any]:
-    results = documents.search(q, k=k)
+    results = indexing.search(q, k=k)
     return {"query": q, "results": results}
 
 
@@ -181,7 +181,7 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
 
         listener = asyncio.create_task(listen())
         try:
-            while not batches.summarize(batch_id, meta, list(rows.values()))["finished"]:
+            while not batches.batch_summary(batch_id, meta, list(rows.values()))["finished"]:
                 push = await sub.next(timeout=1.0)
                 if push is None or push.event.data.get("batch") != batch_id or push.event.job_id not in rows:
                     continue
@@ -196,9 +196,9 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
                 if event.data.get("error") and event.state == "failed":
                     row["error"] = event.data["error"]
                 await websocket.send_text(push.ws)
-                totals = batches.summarize(batch_id, meta, list(rows.values()))
+                totals = batches.batch_summary(batch_id, meta, list(rows.values()))
                 await websocket.send_text(dumps({"type": "batch", **{k: v for k, v in totals.items() if k != "jobs"}}))
-            await websocket.send_text(dumps({"type": "end", "batch": batches.summarize(batch_id, meta, list(rows.values()))}))
+            await websocket.send_text(dumps({"type": "end", "batch": batches.batch_summary(batch_id, meta, list(rows.values()))}))
             await websocket.close(1000)
         except WebSocketDisconnect:
             pass

@@ -42,11 +42,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from .. import events, jobs, students
+from ..catalogue import get_spec
 from ..config import scaled
 from ..errors import BrokerUnavailable
 from ..events import Event
 from ..states import is_terminal
-from ..tasks import get_spec
 from .connections import Broker, get_broker
 from .feed import firehose, job_feed
 from .hub import BrokerLost, check_event_id, dumps, id_key

@@ -19,9 +19,10 @@ import annotated_types
 import redis
 
 from .. import jobs
+from ..catalogue import get_spec
+from ..document_folders import documents_dir
 from ..errors import InvalidParams
 from ..retry import RetryPolicy
-from ..tasks import documents_dir, get_spec
 
 POISONABLE = {"risky_task"}
 """Tasks whose input can be poisoned (``data={"poison": true}``)."""

@@ -48,7 +48,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.errors import PermanentError  # noqa: F401 - 你会用到它 / you will need it
-from labs.tasks import SMTPTemporaryError, current_attempt
+from labs.tasks.demo import SMTPTemporaryError, current_attempt
 
 
 def ship(parcel: dict[str, Any]) -> dict[str, Any]:

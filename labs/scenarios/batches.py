@@ -78,10 +78,10 @@ def status(conn: redis.Redis, batch_id: str) -> dict[str, Any]:
                 "last_event_id": last.id if last else None,
             }
         )
-    return summarize(batch_id, meta, rows)
+    return batch_summary(batch_id, meta, rows)
 
 
-def summarize(batch_id: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def batch_summary(batch_id: str, meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch totals from per-job rows (shared by :func:`status` and live pushers)."""
     total = len(rows)
     completed = sum(r["state"] == "completed" for r in rows)

@@ -9,42 +9,18 @@ open connection, but it only learns of a summary at the next poll: the
 
 from __future__ import annotations
 
-import re
-import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from ..config import scaled, state_dir
-from ..embedder import tokenize
+from ..config import scaled
 from ..samples import TOPICS
+from ..tasks.summaries import summaries_db
 from . import batches
 
 POLL_SECONDS = 5.0
-
-
-def db_path() -> Path:
-    return state_dir() / "summaries.sqlite3"
-
-
-@contextmanager
-def _db(path: Path | None = None) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(path or db_path(), timeout=30)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS summaries (batch TEXT, item TEXT, title TEXT, summary TEXT,"
-            " words INTEGER, worker TEXT, written_at REAL, PRIMARY KEY (batch, item))"
-        )
-        yield db
-        db.commit()
-    finally:
-        db.close()
 
 
 def article(n: int) -> dict[str, str]:
@@ -54,25 +30,6 @@ def article(n: int) -> dict[str, str]:
     return {"title": f"{topic.title} #{n + 1}", "text": " ".join(facts)}
 
 
-def summarize_text(text: str, sentences: int = 2) -> str:
-    """Extractive summary: the sentences whose words are most frequent in the whole text."""
-    parts = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-    freq = Counter(tokenize(text))
-    ranked = sorted(range(len(parts)), key=lambda i: -sum(freq[w] for w in tokenize(parts[i])) / (1 + len(parts[i]) ** 0.5))
-    keep = sorted(ranked[:sentences])
-    return " ".join(parts[i] for i in keep)
-
-
-def write_summary(batch: str, item: str, title: str, text: str, worker: str = "") -> dict[str, Any]:
-    summary = summarize_text(text)
-    with _db() as db:
-        db.execute(
-            "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (batch, item, title, summary, len(summary.split()), worker, time.time()),
-        )
-    return {"item": item, "title": title, "summary": summary}
-
-
 def start(conn: redis.Redis, n: int = 100, student: str | None = None) -> str:
     """Submit ``n`` summary jobs as one batch; return the batch id."""
     params = [{"item": f"{i:03d}", **article(i)} for i in range(n)]
@@ -80,12 +37,12 @@ def start(conn: redis.Redis, n: int = 100, student: str | None = None) -> str:
 
 
 def count(batch: str) -> int:
-    with _db() as db:
+    with summaries_db() as db:
         return int(db.execute("SELECT COUNT(*) FROM summaries WHERE batch = ?", (batch,)).fetchone()[0])
 
 
 def rows(batch: str, limit: int = 1000) -> list[dict[str, Any]]:
-    with _db() as db:
+    with summaries_db() as db:
         cur = db.execute(
             "SELECT item, title, summary, words, worker, written_at FROM summaries WHERE batch = ? ORDER BY item LIMIT ?",
             (batch, limit),
@@ -106,7 +63,7 @@ def poll(batch: str, total: int, interval: float = POLL_SECONDS, timeout: float 
     seen: set[str] = set()
     while True:
         now = time.time()
-        with _db() as db:
+        with summaries_db() as db:
             found = db.execute("SELECT item, written_at FROM summaries WHERE batch = ?", (batch,)).fetchall()
         delays = [now - written for item, written in found if item not in seen]
         seen.update(item for item, _ in found)

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from labs import events
 from labs.api import create_app
+from labs.catalogue import CATALOGUE
 from labs.session import LabSession
 from labs.states import validate_sequence
-from labs.tasks import CATALOGUE
 
 embedded_only = pytest.mark.parametrize("broker", ["embedded"], indirect=True)
 

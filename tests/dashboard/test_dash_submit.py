@@ -6,9 +6,9 @@ import pytest
 import redis
 
 from labs import events, jobs
+from labs.catalogue import CATALOGUE
 from labs.dashboard import queries, submit
 from labs.errors import BrokerUnavailable, InvalidParams
-from labs.tasks import CATALOGUE
 
 
 def test_every_catalogue_task_gets_a_form() -> None:

@@ -25,7 +25,7 @@ from httpx_sse import connect_sse
 from playground_helpers import STATIC
 
 from labs.api import create_app
-from labs.documents import extract_pages
+from labs.indexing import extract_pages
 
 with warnings.catch_warnings():  # Starlette suggests httpx2 for its TestClient; the lab pins httpx
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")

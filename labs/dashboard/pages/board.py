@@ -8,12 +8,12 @@ from typing import Any
 
 import streamlit as st
 
+from labs.catalogue import CATALOGUE, get_spec
 from labs.dashboard import charts, i18n, queries, ui
 from labs.dashboard import submit as sub
 from labs.dashboard.board import Board
 from labs.errors import InvalidParams
 from labs.retry import RetryPolicy
-from labs.tasks import CATALOGUE, get_spec
 
 COLUMN_CONCEPT = {
     "pending": "states",

@@ -10,7 +10,7 @@ import redis
 from ... import dlq
 from ...errors import PermanentError, PoisonInput
 from ...retry import RetryPolicy
-from ...tasks import SMTPTemporaryError
+from ...tasks.demo import SMTPTemporaryError
 from ..grading import Grader, expect
 from ..runner import ExerciseLab, errors_of, started_count
 from . import LESSONS

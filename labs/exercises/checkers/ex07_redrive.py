@@ -7,8 +7,8 @@ from types import ModuleType
 from typing import Any
 
 from ... import dlq
+from ...catalogue import get_spec
 from ...errors import InvalidParams
-from ...tasks import get_spec
 from ..grading import Fail, Grader, expect, short
 from ..runner import ExerciseLab, errors_of
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labs.errors import PermanentError
-from labs.tasks import SMTPTemporaryError, current_attempt
+from labs.tasks.demo import SMTPTemporaryError, current_attempt
 
 NOT_RETRYABLE = (PermanentError, ValueError, TypeError, KeyError)
 """Errors about the input itself: the same input fails the same way every time."""

@@ -243,3 +243,10 @@ def index_pdf(
         "embedder": embedder.name,
         "embedder_kind": embedder.kind,
     }
+
+
+def search(query: str, k: int = 3, index: DocumentIndex | None = None) -> list[dict[str, Any]]:
+    """The ``k`` best chunks for ``query``: source file, page, text, score and embedder."""
+    embedder = get_embedder()
+    index = index if index is not None else DocumentIndex()
+    return index.search(embedder.embed([query])[0], k=k, embedder_name=embedder.name)

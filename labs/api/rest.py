@@ -20,10 +20,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 
 from .. import events, jobs, keys, students
+from ..catalogue import CATALOGUE, get_spec
 from ..errors import InvalidParams
 from ..states import is_terminal
 from ..students import Viewer
-from ..tasks import CATALOGUE, get_spec
 from .connections import Broker, get_broker
 from .models import (
     BatchRequest,

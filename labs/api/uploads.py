@@ -1,7 +1,7 @@
 """Uploading PDFs (the seed's scenario 1: 前端上传文件 -> FastAPI接收并保存 -> 提交任务).
 
 ``POST /documents`` (multipart, one or more ``files`` fields) stores each PDF
-under ``labs.tasks.documents_dir()`` and answers
+under ``labs.document_folders.documents_dir()`` and answers
 ``201 {"documents": [{"id", "name", "size"}], "jobs": [...]}``. The ``id`` is
 the stored file name, which is what ``process_document`` takes as
 ``document`` (``process_documents`` takes a list of them); with
@@ -37,10 +37,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive
 
 from .. import jobs
-from ..tasks import documents_dir
+from ..document_folders import documents_dir
 from .connections import Broker, get_broker
 from .models import DocumentList, ErrorOut, Uploaded
-from .tasks import submitted
+from .rest import submitted
 
 DEFAULT_MAX_MB = 20.0
 MAX_FILES = 100

@@ -3,21 +3,18 @@
 Each PDF becomes its own ``process_document`` job (pypdf → chunks → embeddings
 → the searchable index), so a broken PDF fails its own job with a readable
 reason and the rest of the batch goes on. The API pushes per-file and batch
-progress over ``/ws/batches/{id}``. :func:`search` finds the best chunks with
-their source file, page and the embedder that produced them.
+progress over ``/ws/batches/{id}``; :func:`labs.indexing.search` finds the best
+chunks with their source file, page and the embedder that produced them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import redis
 
-from ..documents import DocumentIndex
-from ..embedder import get_embedder
+from ..document_folders import documents_dir
 from ..samples import make_sample_pdfs
-from ..tasks import documents_dir
 from . import batches
 
 
@@ -35,10 +32,3 @@ def start(conn: redis.Redis, documents: list[str | Path], student: str | None = 
     refs = [str(d) for d in documents]
     params = [{"document": r} for r in refs]
     return batches.create(conn, "documents", "process_document", params, labels=[Path(r).name for r in refs], student=student)
-
-
-def search(query: str, k: int = 3, index: DocumentIndex | None = None) -> list[dict[str, Any]]:
-    """The ``k`` best chunks for ``query``: source file, page, text, score and embedder."""
-    embedder = get_embedder()
-    index = index if index is not None else DocumentIndex()
-    return index.search(embedder.embed([query])[0], k=k, embedder_name=embedder.name)

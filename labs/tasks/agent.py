@@ -1,4 +1,4 @@
-"""Scenario 2 — AI Agent推理（3步推理链）: queue + SSE.
+"""Scenario 2's job — AI Agent推理（3步推理链）: queue + SSE.
 
 A deterministic three-step chain that needs no network model: **retrieve**
 passages from the scenario-1 index, **analyse** them (pick the sentences that
@@ -16,7 +16,8 @@ from typing import Any
 
 from ..config import sleep
 from ..embedder import tokenize
-from .documents import search
+from ..indexing import search
+from ..progress import progress as report_progress
 
 STEPS = ("retrieve", "analyse", "answer")
 Progress = Callable[..., Any]
@@ -69,3 +70,8 @@ def run_chain(question: str, k: int = 3, step_seconds: float = 1.0, progress: Pr
     sleep(step_seconds)
     report(3, "answer", result)
     return {"question": question, **result, "embedder": passages[0]["embedder"] if passages else None}
+
+
+def agent_chain(question: str, k: int = 3, step_seconds: float = 1.0) -> dict[str, Any]:
+    """Retrieve → analyse → answer over the document index, each step streamed as progress."""
+    return run_chain(question, k=k, step_seconds=step_seconds, progress=report_progress)
