@@ -5,6 +5,8 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 LAB_STATE_DIR=/data/lab
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
+# the lab itself, so the lessons (cwd notebooks/) and every service import it without path edits
+RUN pip install --no-deps --no-build-isolation -e .
 RUN useradd --create-home lab && mkdir -p /data/lab && chown -R lab /data /app
 USER lab
 EXPOSE 8000 8501 8888

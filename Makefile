@@ -8,8 +8,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CODE   := labs tests benchmarks app.py
 # The fast lane: no browser, no reliability (worker kills, Redis restarts, 10,000 jobs), no lessons,
-# the embedded broker only. `make test` runs everything on both brokers.
-FAST   := -m "not browser and not slow and not notebooks"
+# the embedded broker only, four tests at a time (most of a test is waiting for workers).
+# `make test` runs everything, on both brokers, one test at a time.
+FAST   := -m "not browser and not slow and not notebooks" -n 4
 
 .PHONY: run test test-fast setup lint readme bench clean
 
@@ -20,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)
-	LAB_TEST_BROKERS=embedded $(PY) -m pytest -q -x $(FAST)
+	LAB_TEST_BROKERS=embedded $(PY) -m pytest -q $(FAST)
 
 setup: $(STAMP)
 
@@ -28,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . >$(VENV)/install-lab.log 2>&1 || (cat $(VENV)/install-lab.log; exit 1)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Long-Task Lab)" >/dev/null
 	touch $(STAMP)
 
