@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from labs.dashboard import ui
+from labs.dashboard import i18n, ui
 
-st.set_page_config(page_title="长任务实验室 · Long-Task Lab", page_icon="📦", layout="wide")
+st.set_page_config(page_title=" · ".join(i18n.t("app.title", lang) for lang in i18n.LANGUAGES), page_icon="📦", layout="wide")
 
 ui.sidebar()
 

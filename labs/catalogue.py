@@ -12,7 +12,7 @@ refuses a job whose function is not in it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -106,7 +106,6 @@ class TaskSpec:
     params: type[BaseModel]
     retry: RetryPolicy
     timeout: float
-    title: dict[str, str] = field(default_factory=dict)
 
     def validate(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """Validated, JSON-only keyword arguments for the job function."""
@@ -130,58 +129,23 @@ class TaskSpec:
             raise InvalidParams(f"{self.name}: params must be plain JSON values: {exc}") from None
 
 
-def _spec(name: str, family: str, params: type[BaseModel], retry: RetryPolicy, timeout: float, zh: str, en: str) -> TaskSpec:
-    return TaskSpec(name, f"{BODIES}.{family}.{name}", params, retry, timeout, {"zh": zh, "en": en})
+def _spec(name: str, family: str, params: type[BaseModel], retry: RetryPolicy, timeout: float) -> TaskSpec:
+    """A catalogue entry; its title in each language is ``task.<name>`` in :mod:`labs.i18n`."""
+    return TaskSpec(name, f"{BODIES}.{family}.{name}", params, retry, timeout)
 
 
 CATALOGUE: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        _spec("noop", "demo", NoopParams, NO_RETRY, 30, "空包裹（测吞吐）", "empty parcel (throughput)"),
-        _spec(
-            "slow_task", "demo", SlowParams, NO_RETRY, 600, "慢任务（进度/超时/取消）", "slow task (progress, timeout, cancel)"
-        ),
-        _spec("send_email", "demo", EmailParams, RetryPolicy(max_retries=3), 30, "发邮件（会重试）", "send e-mail (retried)"),
-        _spec(
-            "risky_task",
-            "demo",
-            RiskyParams,
-            RetryPolicy(max_retries=3),
-            30,
-            "风险任务（死信队列）",
-            "risky task (dead-letter queue)",
-        ),
-        _spec("process_document", "documents", DocumentParams, RetryPolicy(max_retries=2), 300, "处理一个PDF", "process one PDF"),
-        _spec(
-            "process_documents",
-            "documents",
-            DocumentsParams,
-            RetryPolicy(max_retries=1),
-            3600,
-            "批量处理PDF",
-            "process a batch of PDFs",
-        ),
-        _spec(
-            "handle_failed_tasks",
-            "dead_letters",
-            SweepParams,
-            NO_RETRY,
-            120,
-            "退件处理（扫描死信队列）",
-            "sweep the dead-letter queue",
-        ),
-        _spec(
-            "agent_chain", "agent", AgentParams, RetryPolicy(max_retries=1), 300, "三步推理链（SSE）", "3-step agent chain (SSE)"
-        ),
-        _spec(
-            "summarize",
-            "summaries",
-            SummaryParams,
-            RetryPolicy(max_retries=2),
-            120,
-            "写摘要（数据库轮询）",
-            "write a summary (polling)",
-        ),
+        _spec("noop", "demo", NoopParams, NO_RETRY, 30),
+        _spec("slow_task", "demo", SlowParams, NO_RETRY, 600),
+        _spec("send_email", "demo", EmailParams, RetryPolicy(max_retries=3), 30),
+        _spec("risky_task", "demo", RiskyParams, RetryPolicy(max_retries=3), 30),
+        _spec("process_document", "documents", DocumentParams, RetryPolicy(max_retries=2), 300),
+        _spec("process_documents", "documents", DocumentsParams, RetryPolicy(max_retries=1), 3600),
+        _spec("handle_failed_tasks", "dead_letters", SweepParams, NO_RETRY, 120),
+        _spec("agent_chain", "agent", AgentParams, RetryPolicy(max_retries=1), 300),
+        _spec("summarize", "summaries", SummaryParams, RetryPolicy(max_retries=2), 120),
     )
 }
 

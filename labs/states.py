@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from enum import Enum, StrEnum
 
+from . import i18n
+
 
 class State(StrEnum):
     PENDING = "pending"
@@ -58,12 +60,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 LABELS: dict[str, dict[str, str]] = {
-    "pending": {"zh": "已下单 / 等待中", "en": "pending (order placed)"},
-    "running": {"zh": "运输中 / 执行中", "en": "running (in transit)"},
-    "completed": {"zh": "已签收 / 已完成", "en": "completed (signed for)"},
-    "failed": {"zh": "派送失败 / 失败", "en": "failed (delivery failed)"},
-    UNKNOWN: {"zh": "未知状态", "en": "unknown status"},
+    state: {lang: i18n.t(f"state.{state}", lang) for lang in i18n.LANGUAGES} for state in [*(s.value for s in State), UNKNOWN]
 }
+"""Each state's name per language (``LABELS["pending"]["zh"] == "已下单 / 等待中"``), from :mod:`labs.i18n`."""
 
 
 def state_of(rq_status: str | Enum | None) -> str:

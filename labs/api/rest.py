@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from .. import events, jobs, keys, students
 from ..catalogue import CATALOGUE, get_spec
 from ..errors import InvalidParams
+from ..i18n import task_titles
 from ..states import is_terminal
 from ..students import Viewer
 from .connections import Broker, get_broker
@@ -66,7 +67,7 @@ def catalogue() -> list[dict[str, Any]]:
     return [
         {
             "name": spec.name,
-            "title": spec.title,
+            "title": task_titles(spec.name),
             "params": spec.params.model_json_schema(),
             "retry": spec.retry.model_dump(),
             "timeout": spec.timeout,

@@ -1,6 +1,6 @@
 """The Streamlit dashboard's logic: everything the pages show, testable without Streamlit.
 
-- :mod:`.i18n`     中文 / English strings and the seed's analogies for every element
+- :mod:`.i18n`     the seed's analogy captions and board labels, from the one catalogue :mod:`labs.i18n`
 - :mod:`.board`    the live board: an incremental reader of the global event stream
 - :mod:`.queries`  the broker reads and actions the pages make (connection, DLQ, workers)
 - :mod:`.submit`   the submit form: parameter fields from the catalogue, batches with failures

@@ -19,7 +19,7 @@ import altair as alt
 import pandas as pd
 
 from ..events import EVENT_TYPES
-from ..states import LABELS, UNKNOWN
+from ..states import UNKNOWN
 from . import i18n
 
 STATE_COLORS: dict[str, str] = {
@@ -108,7 +108,7 @@ def path_edges(transitions: list[tuple[str, str, float]]) -> dict[tuple[str, str
 
 def state_diagram(
     transitions: list[tuple[str, str, float]],
-    lang: str = "zh",
+    lang: str = i18n.DEFAULT,
     *,
     current: str | None = None,
     dead_lettered: bool = False,
@@ -136,7 +136,7 @@ def state_diagram(
         label_rows.append({"x": (ax + bx) / 2 + dx, "y": (ay + by) / 2 + dy, "text": text, "status": status})
     node_rows = []
     for state, (x, y) in NODES.items():
-        label = LABELS[state][lang]
+        label = i18n.t(f"state.{state}", lang)
         when = f"+{reached[state]:.2f}s" if state in reached else ""
         node_rows.append(
             {
@@ -213,7 +213,7 @@ def state_diagram(
 # --------------------------------------------------------------------------- Gantt of attempts
 
 
-def gantt(rows: list[dict[str, Any]], lang: str = "zh", *, now: float) -> alt.Chart:
+def gantt(rows: list[dict[str, Any]], lang: str = i18n.DEFAULT, *, now: float) -> alt.Chart:
     """Attempt bars per worker; x is seconds relative to ``now`` (0 = now)."""
     data = pd.DataFrame(
         [
@@ -269,7 +269,7 @@ def _label_expr(labels: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- retries
 
 
-def retry_chart(rows: list[dict[str, Any]], lang: str = "zh") -> alt.Chart:
+def retry_chart(rows: list[dict[str, Any]], lang: str = i18n.DEFAULT) -> alt.Chart:
     """Grouped bars: the planned wait before each retry against the wait that really happened."""
     data = pd.DataFrame(
         [{**row, "kind_label": i18n.t(f"retry.{row['kind']}", lang)} for row in rows],
@@ -296,7 +296,7 @@ def retry_chart(rows: list[dict[str, Any]], lang: str = "zh") -> alt.Chart:
 # --------------------------------------------------------------------------- one job's events
 
 
-def event_timeline(events: list[dict[str, Any]], lang: str = "zh") -> alt.Chart:
+def event_timeline(events: list[dict[str, Any]], lang: str = i18n.DEFAULT) -> alt.Chart:
     """Every event of one job on a time axis (seconds after it was handed in), one row per event type."""
     origin = events[0]["ts"] if events else 0.0
     order = [i18n.event_label(e, lang) for e in EVENT_TYPES if any(ev["event"] == e for ev in events)]
@@ -332,7 +332,7 @@ def event_timeline(events: list[dict[str, Any]], lang: str = "zh") -> alt.Chart:
 # --------------------------------------------------------------------------- channels
 
 
-def delay_chart(rows: list[dict[str, Any]], lang: str = "zh") -> alt.Chart:
+def delay_chart(rows: list[dict[str, Any]], lang: str = i18n.DEFAULT) -> alt.Chart:
     """Delay (ms) between an event being recorded and each channel receiving it."""
     data = pd.DataFrame(rows, columns=["channel", "seq", "event", "delay_ms"])
     channels = ["websocket", "sse", "polling"]

@@ -2,6 +2,7 @@
 
 ==========================================  ==================================================
 ``GET  /playground/``                        the page (``static/index.html``) and its files
+``GET  /playground/i18n.json``               every string the page shows, both languages (``labs/i18n``)
 ``GET  /playground/api/flaky``               fails on purpose, then succeeds (``flaky.py``)
 ``GET  /playground/api/radio/...``           the SSE stream with a cut switch (``radio.py``)
 ``GET  /playground/api/sample.pdf?mb=``      a sample handbook PDF to upload, ``mb`` megabytes
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from .. import i18n
 from . import flaky, radio
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -47,6 +49,11 @@ class FreshStaticFiles(StaticFiles):
 @router.get(PREFIX, include_in_schema=False)
 def playground_index() -> RedirectResponse:
     return RedirectResponse(f"{PREFIX}/")
+
+
+@router.get(f"{PREFIX}/i18n.json", summary="The lab's string catalogue (中文 / English) the page's i18n.js loads")
+def catalogue() -> JSONResponse:
+    return JSONResponse(i18n.catalogue(), headers={"Cache-Control": "no-cache"})
 
 
 @router.get(f"{PREFIX}/api/sample.pdf", summary="A sample PDF to upload (a real handbook, plus `mb` MB of padding)")

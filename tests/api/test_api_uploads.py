@@ -10,8 +10,8 @@ import pytest
 from api_helpers import LiveServer, wait_state
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
-from labs.api.uploads import MULTIPART_SLACK, limited
 
+from labs.api.uploads import MULTIPART_SLACK, limited
 from labs.document_folders import documents_dir
 from labs.samples import make_sample_pdfs
 from labs.session import LabSession

@@ -2,7 +2,8 @@
 
 - the page and every file it shows are served (no-cache, JavaScript MIME type);
 - every code file a panel shows is imported by the page, so what students read is what runs;
-- both languages have every string the page uses;
+- the page gets its strings from the lab's one catalogue (labs/i18n), served as ``i18n.json``,
+  and both languages have every string the page uses;
 - the flaky endpoint fails exactly ``fail`` times per key, then succeeds, and logs each call;
 - the sample PDF is a real PDF the lab can process;
 - the radio relay passes the real SSE stream through unchanged, and after a cut the browser's
@@ -24,6 +25,7 @@ import pytest
 from httpx_sse import connect_sse
 from playground_helpers import STATIC
 
+from labs import i18n
 from labs.api import create_app
 from labs.indexing import extract_pages
 
@@ -87,14 +89,26 @@ def test_every_code_file_shown_is_code_that_runs() -> None:
         assert (STATIC / group.split()[0]).resolve() in imports_of(panel), panel.name
 
 
-def language_keys(lang: str) -> set[str]:
-    block = re.search(rf"^  {lang}: \{{\n(.*?)^  \}},", I18N, re.S | re.M)
-    assert block, lang
-    return set(re.findall(r'^\s+"([\w.]+)": ', block.group(1), re.M))
+def test_the_page_loads_the_labs_catalogue(client: TestClient) -> None:
+    answer = client.get("/playground/i18n.json")
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-cache"
+    served = answer.json()
+    assert served["default"] == i18n.DEFAULT and served["languages"] == i18n.LANGUAGES
+    assert served["strings"] == {lang: i18n.strings(lang) for lang in i18n.LANGUAGES}
+    assert served["strings"]["zh"]["playground.title"] == "长任务实验室 · 前端对照实验场"
+    # i18n.js fetches it and keeps no table of its own: no "key": "text" entries, no Chinese
+    assert 'new URL("i18n.json", import.meta.url)' in I18N
+    assert not re.search(r'^\s+"[\w]+\.[\w.]+": ', I18N, re.M) and not re.search(r"[\u4e00-\u9fff]", I18N)
+    # and the panels name a state with the catalogue's state.* keys, as the dashboard and the lessons do
+    assert "t(`state.${" in (STATIC / "ui.js").read_text()
 
 
-def test_both_languages_have_every_string() -> None:
-    zh, en = language_keys("zh"), language_keys("en")
+def language_keys(client: TestClient, lang: str) -> set[str]:
+    return set(client.get("/playground/i18n.json").json()["strings"][lang])
+
+
+def test_both_languages_have_every_string(client: TestClient) -> None:
+    zh, en = language_keys(client, "zh"), language_keys(client, "en")
     assert zh == en, {"only zh": sorted(zh - en), "only en": sorted(en - zh)}
     used = set(re.findall(r'data-i18n(?:-html)?="([\w.]+)"', INDEX))
     for path in [STATIC / "app.js", *(STATIC / "panels").glob("*.js")]:

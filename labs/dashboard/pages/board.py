@@ -83,7 +83,7 @@ def submit_panel() -> None:
             ui.t("submit.task"),
             list(CATALOGUE),
             index=list(CATALOGUE).index("risky_task"),
-            format_func=lambda name: f"{name} · {CATALOGUE[name].title.get(lang, name)}",
+            format_func=lambda name: f"{name} · {i18n.task_title(name, lang)}",
             key="submit_task",
         )
         spec = get_spec(task)

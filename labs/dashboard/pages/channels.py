@@ -58,8 +58,7 @@ def status_text(summary: dict[str, object]) -> str:
     status = str(summary["status"])
     if status == "error":
         return ui.t("status.error", error=summary["error"])
-    key = f"status.{status}"
-    return ui.t(key) if key in i18n.STRINGS else status
+    return i18n.label("status.", status, ui.lang())
 
 
 def channel_column(name: str, summary: dict[str, object]) -> None:

@@ -107,9 +107,7 @@ def job_panel(job_id: str) -> None:
                     i18n.t("col.worker", lang): row["worker"],
                     i18n.t("col.started", lang): row["started"],
                     i18n.t("col.ended", lang): row["ended"],
-                    i18n.t("col.outcome", lang): i18n.t(f"outcome.{row['outcome']}", lang)
-                    if f"outcome.{row['outcome']}" in i18n.STRINGS
-                    else row["outcome"],
+                    i18n.t("col.outcome", lang): i18n.outcome_label(row["outcome"], lang),
                     i18n.t("col.error", lang): row["error"],
                 }
                 for row in detail["attempts"]

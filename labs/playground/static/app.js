@@ -48,7 +48,7 @@ async function showSources(box) {
     tabs.append(tab);
   }
   const title = el("h3");
-  setText(title, "app.code_title");
+  setText(title, "playground.code_title");
   box.append(title, tabs, pre);
   show(files[0]);
 }

@@ -72,7 +72,7 @@ export function mount(section) {
       row.dataset.state = "done";
     } catch (error) {
       row.dataset.state = "error";
-      setText(result, "app.error", { error: error.message ?? String(error) }, "bad");
+      setText(result, "playground.error", { error: error.message ?? String(error) }, "bad");
     }
     await nextFrame();  // the first frame after the work: its gap is the freeze, if there was one
     watchers.delete(watch);

@@ -42,7 +42,7 @@ export function mount(section) {
       setText($(section, "job-text"), "p3.job_end", { id: shortId(job), state: stateLabel(end.state) }, end.state === "completed" ? "good" : "bad");
     } catch (error) {
       section.dataset.state = "error";
-      setText($(section, "upload-text"), "app.error", { error: error.message }, "bad");
+      setText($(section, "upload-text"), "playground.error", { error: error.message }, "bad");
     } finally {
       for (const button of buttons) button.disabled = false;
     }

@@ -128,7 +128,7 @@ export function mount(section) {
       const attempts = lanes[1].points.length;
       section.dataset.jobAttempts = String(attempts);
       setText($(section, "job-result"), end.state === "completed" ? "p4.job_done" : "p4.job_gave_up", { id: shortId(id), n: attempts }, end.state === "completed" ? "good" : "bad");
-    })().catch((error) => setText($(section, "job-result"), "app.error", { error: error.message }, "bad"));
+    })().catch((error) => setText($(section, "job-result"), "playground.error", { error: error.message }, "bad"));
 
     await Promise.all([fetched, job]);
     const log = await (await fetch(`/playground/api/flaky/log?key=${key}`, { cache: "no-store" })).json();

@@ -61,7 +61,7 @@ export function mount(section) {
         section.dataset.dlq = "no";
       }
     } catch (error) {
-      setText($(section, "job-state"), "app.error", { error: error.message }, "bad");
+      setText($(section, "job-state"), "playground.error", { error: error.message }, "bad");
     }
   };
 
@@ -84,7 +84,7 @@ export function mount(section) {
       section.dataset.redriveState = end.state;
       setText($(section, "fix-result"), "p5.redrive_end", { id: shortId(newId), state: stateLabel(end.state) }, end.state === "completed" ? "good" : "bad");
     } catch (error) {
-      setText($(section, "fix-result"), "app.error", { error: error.message }, "bad");
+      setText($(section, "fix-result"), "playground.error", { error: error.message }, "bad");
     }
   };
 }
