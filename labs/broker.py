@@ -30,9 +30,9 @@ from urllib.parse import urlparse
 
 import redis
 
-from .config import state_dir
 from .errors import BrokerUnavailable
 from .ports import free_port
+from .settings import state_dir
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import LabError
+from .settings import settings
 
 
 def _conn() -> Any:
@@ -45,8 +46,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     worker = make_worker(_conn(), args.kind, name=args.name)
     print(f"worker {worker.name}: embedder {preload()}", flush=True)
-    if os.environ.get("LAB_PARENT_PID", "").isdigit():
-        stop_with_parent(int(os.environ["LAB_PARENT_PID"]))
+    parent = settings().parent_pid
+    if parent is not None:
+        stop_with_parent(parent)
     print(f"worker {worker.name} ({args.kind}) listening on queue {worker.queue_names()[0]!r}", flush=True)
     worker.work(burst=args.burst, with_scheduler=True, logging_level=args.log_level)
     return 0
@@ -118,9 +120,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .launcher import app_path, python_cmd, spawn, start_worker, stop_process, wait_for_workers
 
     broker = None
-    if os.environ.get("REDIS_URL"):
+    if settings().redis_url:
         get_connection()
-        print(f"broker   : {os.environ['REDIS_URL']} (REDIS_URL)")
+        print(f"broker   : {settings().redis_url} (REDIS_URL)")
     else:
         url = redis_url()
         if url and is_alive(url):
@@ -266,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dlq" and args.action in {"show", "redrive", "discard"} and not args.job_id:
         parser.error(f"dlq {args.action} needs a job id")
     try:
+        settings()  # a bad setting stops every command here, in one line naming the variable
         return args.func(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

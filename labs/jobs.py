@@ -21,7 +21,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from . import events, keys, students
-from .config import scaled
+from .clock import scaled
 from .errors import InvalidParams, LabError
 from .retry import RetryPolicy, to_rq
 from .states import is_terminal, state_of

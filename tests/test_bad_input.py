@@ -11,10 +11,10 @@ import redis
 
 from labs import dlq, events
 from labs.chaos import crafted_traversal
-from labs.config import REPO_ROOT
 from labs.errors import InvalidParams
 from labs.samples import make_sample_pdfs
 from labs.session import LabSession
+from labs.settings import REPO_ROOT
 from labs.task_queue import lab_queue
 from labs.tasks import documents_dir
 

@@ -42,7 +42,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from .. import events, jobs, students
-from ..config import scaled
+from ..clock import scaled
 from ..errors import BrokerUnavailable
 from ..events import Event
 from ..states import is_terminal

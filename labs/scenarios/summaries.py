@@ -20,9 +20,10 @@ from typing import Any
 
 import redis
 
-from ..config import scaled, state_dir
+from ..clock import scaled
 from ..embedder import tokenize
 from ..samples import TOPICS
+from ..settings import state_dir
 from . import batches
 
 POLL_SECONDS = 5.0
