@@ -7,6 +7,7 @@ python -m labs submit TASK '{"steps": 5}' --wait
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
+python -m labs readme [--check]   the README's generated tables (settings, ...)
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import LabError
-from .settings import settings
+from .settings import REPO_ROOT, settings
 
 
 def _conn() -> Any:
@@ -196,6 +198,22 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_readme(args: argparse.Namespace) -> int:
+    from . import readme
+
+    path = Path(args.file)
+    if args.check:
+        stale = readme.stale(path)
+        if stale:
+            print(f"{path}: out of date: {', '.join(stale)} (run `python -m labs readme`)", file=sys.stderr)
+            return 1
+        print(f"{path}: up to date")
+        return 0
+    changed = readme.update(path)
+    print(f"{path}: rewrote {', '.join(changed)}" if changed else f"{path}: up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labs", description="Long-Task Lab (长任务实验室)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .exercises.check import add_arguments
 
     add_arguments(add("check", cmd_check, "check classroom exercises: check ex01 | check all [--solution] [--list]"))
+
+    p = add("readme", cmd_readme, "rewrite the README's generated tables (settings, ...) from the code")
+    p.add_argument("--check", action="store_true", help="only check: exit 1 when the README is out of date")
+    p.add_argument("--file", default=str(REPO_ROOT / "README.md"), help="the README to rewrite or check")
 
     p = add("api", cmd_api, "serve the FastAPI app with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
