@@ -39,10 +39,10 @@ import httpx
 import redis
 
 from . import events, keys
-from .config import REPO_ROOT, state_dir
 from .launcher import kill_worker, stop_process, workers
 from .ports import free_port
 from .session import LabSession
+from .settings import REPO_ROOT, state_dir
 from .states import is_terminal
 
 

@@ -7,6 +7,7 @@ python -m labs submit TASK '{"steps": 5}' --wait
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
+python -m labs readme [--check]   the README's generated tables (settings, ...)
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .settings import REPO_ROOT, settings
 
 
 def _conn() -> Any:
@@ -46,8 +49,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = make_worker(_conn(), args.kind, name=args.name)
     warmed = preload()
     print(f"worker {worker.name}: " + "; ".join(f"{module}: {said}" for module, said in warmed.items()), flush=True)
-    if os.environ.get("LAB_PARENT_PID", "").isdigit():
-        stop_with_parent(int(os.environ["LAB_PARENT_PID"]))
+    parent = settings().parent_pid
+    if parent is not None:
+        stop_with_parent(parent)
     print(f"worker {worker.name} ({args.kind}) listening on queue {worker.queue_names()[0]!r}", flush=True)
     worker.work(burst=args.burst, with_scheduler=True, logging_level=args.log_level)
     return 0
@@ -119,9 +123,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .launcher import app_path, python_cmd, spawn, start_worker, stop_process, wait_for_workers
 
     broker = None
-    if os.environ.get("REDIS_URL"):
+    if settings().redis_url:
         get_connection()
-        print(f"broker   : {os.environ['REDIS_URL']} (REDIS_URL)")
+        print(f"broker   : {settings().redis_url} (REDIS_URL)")
     else:
         url = redis_url()
         if url and is_alive(url):
@@ -195,6 +199,22 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_readme(args: argparse.Namespace) -> int:
+    from . import readme
+
+    path = Path(args.file)
+    if args.check:
+        stale = readme.stale(path)
+        if stale:
+            print(f"{path}: out of date: {', '.join(stale)} (run `python -m labs readme`)", file=sys.stderr)
+            return 1
+        print(f"{path}: up to date")
+        return 0
+    changed = readme.update(path)
+    print(f"{path}: rewrote {', '.join(changed)}" if changed else f"{path}: up to date")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labs", description="Long-Task Lab (长任务实验室)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(add("check", cmd_check, "check classroom exercises: check ex01 | check all [--solution] [--list]"))
 
+    p = add("readme", cmd_readme, "rewrite the README's generated tables (settings, ...) from the code")
+    p.add_argument("--check", action="store_true", help="only check: exit 1 when the README is out of date")
+    p.add_argument("--file", default=str(REPO_ROOT / "README.md"), help="the README to rewrite or check")
+
     p = add("api", cmd_api, "serve the FastAPI app with uvicorn")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -267,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dlq" and args.action in {"show", "redrive", "discard"} and not args.job_id:
         parser.error(f"dlq {args.action} needs a job id")
     try:
+        settings()  # a bad setting stops every command here, in one line naming the variable
         return args.func(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

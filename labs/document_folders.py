@@ -8,10 +8,9 @@ into Redis), so a job can never be pointed at ``/etc/passwd``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .config import state_dir
+from .settings import settings, state_dir
 
 
 def documents_dir() -> Path:
@@ -22,10 +21,7 @@ def documents_dir() -> Path:
 
 
 def _allowed_roots() -> list[Path]:
-    roots = [documents_dir()]
-    extra = os.environ.get("LAB_DOCUMENT_ROOTS", "")
-    roots += [Path(p) for p in extra.split(os.pathsep) if p]
-    return [r.resolve() for r in roots]
+    return [root.resolve() for root in (documents_dir(), *settings().document_roots)]
 
 
 def inside_lab(ref: str) -> Path | None:

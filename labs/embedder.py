@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -161,15 +162,16 @@ class FastEmbedder(Embedder):
         model_path: str | Path | None = None,
         dim: int | None = None,
     ) -> None:
-        model_path = model_path or os.environ.get("LAB_EMBED_MODEL_PATH") or None
-        if dim is None and os.environ.get("LAB_EMBED_DIM"):
-            dim = int(os.environ["LAB_EMBED_DIM"])
+        lab = settings()
+        model_path = model_path or lab.embed_model_path
+        if dim is None:
+            dim = lab.embed_dim
         if model_path:
             folder = Path(model_path).expanduser()
-            model_name = model_name or os.environ.get("LAB_EMBED_MODEL") or folder.name
+            model_name = model_name or lab.embed_model or folder.name
             self._model = _load_local_model(model_name, folder, dim)
         else:
-            model_name = model_name or os.environ.get("LAB_EMBED_MODEL") or DEFAULT_MODEL
+            model_name = model_name or lab.embed_model or DEFAULT_MODEL
             self._model = _load_cached_model(model_name)
         self.name = f"fastembed:{model_name}"
         self.reason = ""
@@ -187,7 +189,7 @@ class FastEmbedder(Embedder):
 
 def _load_cached_model(model_name: str) -> Any:
     """A fastembed model from its cache, or downloaded if LAB_EMBED_ALLOW_DOWNLOAD=1."""
-    allow_download = os.environ.get("LAB_EMBED_ALLOW_DOWNLOAD") == "1"
+    allow_download = settings().embed_allow_download
     if not allow_download:
         # huggingface_hub reads this when first imported, fastembed on every load:
         # with local_files_only it makes sure nothing waits on the network
@@ -209,7 +211,7 @@ def _load_local_model(model_name: str, folder: Path, dim: int | None) -> Any:
     from fastembed.common.model_description import ModelSource, PoolingType
 
     dim = dim or _onnx_output_dim(folder / "model.onnx")
-    pooling = os.environ.get("LAB_EMBED_POOLING") or ("cls" if "bge" in model_name.lower() else "mean")
+    pooling = settings().embed_pooling or ("cls" if "bge" in model_name.lower() else "mean")
     # fastembed refuses to register a name twice (and knows BAAI/... already),
     # so the registration gets a name of its own for each setting
     key = f"lab-local/{model_name}/{pooling}/{dim}"
@@ -244,11 +246,9 @@ def _one_line(exc: BaseException) -> str:
 @functools.cache
 def get_embedder() -> Embedder:
     """This process's embedder (made once, see the module docstring)."""
-    mode = os.environ.get("LAB_EMBEDDER", "auto").strip().lower() or "auto"
+    mode = settings().embedder  # validated: auto, fastembed or fallback
     if mode == "fallback":
         return HashEmbedder(reason="forced by LAB_EMBEDDER=fallback")
-    if mode not in ("auto", "fastembed"):
-        raise ValueError(f"LAB_EMBEDDER must be auto, fastembed or fallback, got {mode!r}")
     try:
         return FastEmbedder()
     except Exception as exc:

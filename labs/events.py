@@ -28,7 +28,6 @@ discarded         failed     the returns centre threw it away
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any
 import redis
 
 from . import keys
+from .settings import settings
 from .states import UNKNOWN, is_terminal, validate_sequence
 
 EVENT_TYPES = (
@@ -89,11 +89,11 @@ _scripts: dict[int, Any] = {}
 
 
 def _maxlen() -> int:
-    return int(os.environ.get("LAB_EVENTS_MAXLEN", "200000"))
+    return settings().events_maxlen
 
 
 def _ttl() -> int:
-    return int(os.environ.get("LAB_EVENT_TTL", str(7 * 24 * 3600)))
+    return settings().event_ttl
 
 
 def _script(conn: redis.Redis) -> Any:

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import state_dir
 from .embedder import Embedder, get_embedder
 from .errors import PermanentError
+from .settings import state_dir
 
 Progress = Callable[[int, int, str], Any]  # progress(done, total, message)
 

@@ -22,7 +22,7 @@ from rq.job import Job, JobStatus
 
 from . import events, keys, students
 from .catalogue import get_spec
-from .config import scaled
+from .clock import scaled
 from .errors import InvalidParams, LabError
 from .retry import RetryPolicy, to_rq
 from .states import is_terminal, state_of

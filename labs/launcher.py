@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from rq import Worker
 
-from .config import REPO_ROOT, state_dir
+from .settings import REPO_ROOT, child_environment, state_dir
 from .task_queue import lab_queue
 
 
@@ -33,7 +33,7 @@ def spawn(cmd: list[str], name: str, env: dict[str, str] | None = None) -> subpr
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         cwd=str(REPO_ROOT),
-        env={**os.environ, **(env or {})},
+        env=child_environment(env),
         start_new_session=True,
     )
 

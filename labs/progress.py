@@ -15,13 +15,13 @@ plain function.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from rq import get_current_job
 
 from . import events
 from .errors import JobCancelled
+from .settings import settings
 
 
 def progress_dict(done: float, total: float, message: str = "") -> dict[str, Any]:
@@ -49,7 +49,7 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
         task=job.meta.get("task", ""),
         rq_status="started",
         attempt=int(job.meta.get("attempt", 1)),
-        worker=job.worker_name or os.environ.get("RQ_WORKER_ID", ""),
+        worker=job.worker_name or settings().rq_worker_id,
         message=message,
         progress=info,
         also=lambda pipe: pipe.hset(job.key, "meta", meta),

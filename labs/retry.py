@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from rq import Retry
 
-from .config import scaled
+from .clock import scaled
 
 
 class RetryPolicy(BaseModel):

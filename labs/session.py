@@ -22,10 +22,10 @@ import redis
 
 from . import jobs
 from .broker import connect, ensure_broker
-from .config import state_dir
 from .events import Replay
 from .launcher import start_worker, stop_process
 from .launcher import workers as registered_workers
+from .settings import state_dir
 
 
 class LabSession:

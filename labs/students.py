@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ import redis
 
 from .errors import LabError
 from .keys import JOB_STATES, OWNERS, STUDENT_TOKENS, STUDENTS
+from .settings import settings
 
 NAME = re.compile(r"^[^\W_][\w-]{0,31}$")
 """1-32 letters, digits, ``_`` or ``-`` (Chinese names too), starting with a letter or digit."""
@@ -64,7 +64,7 @@ EVERYONE = Viewer()
 
 def classroom_mode() -> bool:
     """Whether the API requires a token (``LAB_INSTRUCTOR_TOKEN`` is set)."""
-    return bool(os.environ.get("LAB_INSTRUCTOR_TOKEN"))
+    return bool(settings().instructor_token)
 
 
 def _digest(token: str) -> str:
@@ -100,7 +100,7 @@ def names(conn: redis.Redis) -> list[str]:
 
 def viewer_for(conn: redis.Redis, token: str | None) -> Viewer:
     """Resolve a request's token to a :class:`Viewer`; :class:`NotAllowed` if the lab cannot accept it."""
-    instructor = os.environ.get("LAB_INSTRUCTOR_TOKEN", "")
+    instructor = settings().instructor_token
     if token:
         if instructor and hmac.compare_digest(token.encode(), instructor.encode()):
             return Viewer(instructor=True)

@@ -8,7 +8,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from .config import queue_name
+from .settings import queue_name
 
 SERIALIZER = JSONSerializer
 

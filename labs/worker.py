@@ -34,8 +34,9 @@ from rq.utils import now as utcnow
 from . import events
 from .broker import ride_out_outages
 from .catalogue import body_modules, task_name_of
-from .config import scaled
+from .clock import scaled
 from .errors import JobCancelled, PermanentError
+from .settings import settings
 from .task_queue import SERIALIZER
 
 
@@ -49,7 +50,7 @@ def _seconds(demo_seconds: float, minimum: int) -> int:
 
 def _heartbeat_grace() -> int:
     """Seconds a running job may stay silent before it counts as abandoned (RQ: 60)."""
-    return _seconds(float(os.environ.get("LAB_HEARTBEAT_GRACE", "10")), 2)
+    return _seconds(settings().heartbeat_grace, 2)
 
 
 def attempt_of(job: Job) -> int:

@@ -11,11 +11,11 @@ import redis
 
 from labs import dlq, events
 from labs.chaos import crafted_traversal
-from labs.config import REPO_ROOT
 from labs.document_folders import documents_dir
 from labs.errors import InvalidParams
 from labs.samples import make_sample_pdfs
 from labs.session import LabSession
+from labs.settings import REPO_ROOT
 from labs.task_queue import lab_queue
 
 

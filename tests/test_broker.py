@@ -16,8 +16,8 @@ import redis
 
 from labs import broker, jobs
 from labs.broker import EmbeddedBroker, ensure_broker, get_connection, url_file
-from labs.config import REPO_ROOT
 from labs.errors import BrokerUnavailable
+from labs.settings import REPO_ROOT
 
 
 def test_embedded_broker_is_found_through_its_url_file() -> None:

@@ -23,8 +23,8 @@ import pytest
 import redis
 import yaml
 
-from labs.config import REPO_ROOT
 from labs.ports import free_port
+from labs.settings import REPO_ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from labs import dlq, events, jobs
-from labs.config import scaled
+from labs.clock import scaled
 from labs.launcher import kill_worker, workers
 from labs.retry import RetryPolicy
 from labs.session import LabSession

@@ -25,7 +25,6 @@ dev server at ``http://localhost:5173``; none by default), ``LAB_MAX_UPLOAD_MB``
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -38,9 +37,10 @@ from fastapi.responses import RedirectResponse
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from ..config import queue_name, time_scale
+from ..clock import time_scale
 from ..errors import BrokerUnavailable
 from ..playground import install as install_playground
+from ..settings import queue_name, settings
 from . import dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
@@ -58,7 +58,7 @@ OpenAPI does not describe WebSockets). 长任务实验室: 任务队列 = 快递
 
 def cors_origins_from_env() -> list[str]:
     """``LAB_CORS_ORIGINS`` as a list (empty: no cross-origin browser calls)."""
-    return [origin.strip() for origin in os.environ.get("LAB_CORS_ORIGINS", "").split(",") if origin.strip()]
+    return list(settings().cors_origins)
 
 
 def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
@@ -131,8 +131,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
         app,
         host=host,
         port=port,
-        log_level=os.environ.get("LAB_API_LOG_LEVEL", "info"),
-        access_log=os.environ.get("LAB_API_ACCESS_LOG", "1") != "0",
+        log_level=settings().api_log_level,
+        access_log=settings().api_access_log,
         timeout_graceful_shutdown=3,
     )
 

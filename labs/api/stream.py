@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import events, jobs, students
 from ..catalogue import get_spec
-from ..config import scaled
+from ..clock import scaled
 from ..errors import BrokerUnavailable
 from ..events import Event
 from ..states import is_terminal

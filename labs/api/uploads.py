@@ -38,11 +38,11 @@ from starlette.types import Message, Receive
 
 from .. import jobs
 from ..document_folders import documents_dir
+from ..settings import settings
 from .connections import Broker, get_broker
 from .models import DocumentList, ErrorOut, Uploaded
 from .rest import submitted
 
-DEFAULT_MAX_MB = 20.0
 MAX_FILES = 100
 MULTIPART_SLACK = 64 * 1024
 """Room for the multipart boundaries and headers on top of the files themselves."""
@@ -52,12 +52,7 @@ CHUNK = 1024 * 1024
 
 def max_upload_bytes() -> int:
     """``LAB_MAX_UPLOAD_MB`` (default 20) in bytes."""
-    raw = os.environ.get("LAB_MAX_UPLOAD_MB", "")
-    try:
-        megabytes = float(raw) if raw else DEFAULT_MAX_MB
-    except ValueError:
-        megabytes = DEFAULT_MAX_MB
-    return max(1, int(megabytes * 1024 * 1024))
+    return max(1, int(settings().max_upload_mb * 1024 * 1024))
 
 
 def too_large(limit: int) -> HTTPException:

@@ -45,7 +45,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from .. import jobs, students
-from ..config import scaled
+from ..clock import scaled
 from ..errors import BrokerUnavailable, LabError
 from ..events import Event
 from .connections import Broker

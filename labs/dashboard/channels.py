@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import statistics
 import threading
@@ -35,7 +34,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
-from ..config import scaled
+from ..clock import scaled
+from ..settings import settings
 from ..states import is_terminal
 
 CHANNELS = ("websocket", "sse", "polling")
@@ -43,12 +43,12 @@ CHANNELS = ("websocket", "sse", "polling")
 
 def api_url() -> str:
     """The API's base URL (``LAB_API_URL``, default ``http://127.0.0.1:8000``)."""
-    return os.environ.get("LAB_API_URL", "http://127.0.0.1:8000").rstrip("/")
+    return settings().api_url
 
 
 def auth_headers() -> dict[str, str]:
     """The instructor's token for an API in classroom mode (the dashboard sees every job)."""
-    token = os.environ.get("LAB_INSTRUCTOR_TOKEN", "")
+    token = settings().instructor_token
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import subprocess
 import uuid
 from typing import Any
@@ -19,7 +18,8 @@ import redis
 
 from .. import dlq, events, jobs, launcher
 from ..broker import ensure_broker, get_connection, redis_url
-from ..config import time_scale
+from ..clock import time_scale
+from ..settings import settings
 from ..states import is_terminal
 
 _connections: dict[str, redis.Redis] = {}
@@ -41,7 +41,7 @@ def connection() -> redis.Redis:
             return conn
         except (redis.exceptions.RedisError, OSError):
             _connections.pop(url or "", None)
-    if not os.environ.get("REDIS_URL"):
+    if not settings().redis_url:
         ensure_broker()
     conn = get_connection()  # raises BrokerUnavailable with the hint to start one
     _connections[redis_url() or ""] = conn

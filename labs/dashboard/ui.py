@@ -7,15 +7,15 @@ into Streamlit calls, so it is exercised by the AppTest suite.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
 import streamlit as st
 
-from ..config import time_scale
+from ..clock import time_scale
 from ..errors import BrokerUnavailable, LabError
+from ..settings import settings
 from . import charts, i18n, queries
 from .board import Board
 
@@ -24,7 +24,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 LANG_KEY = "lang"
 LIVE_KEY = "live"
 BOARD_KEY = "board"
-REFRESH_SECONDS = float(os.environ.get("LAB_DASHBOARD_REFRESH", "1.0"))
 PAGES = {
     "board": "labs/dashboard/pages/board.py",
     "job": "labs/dashboard/pages/job.py",
@@ -35,7 +34,7 @@ PAGES = {
 
 
 def lang() -> str:
-    return st.session_state.get(LANG_KEY) or os.environ.get("LAB_LANG", i18n.DEFAULT)
+    return st.session_state.get(LANG_KEY) or settings().lang
 
 
 def t(key: str, **values: Any) -> str:
@@ -56,7 +55,7 @@ def header(key: str, concept: str | None = None) -> None:
 def sidebar() -> None:
     """Language switch (first, so every label below follows it), broker, clock and live-refresh toggle."""
     if LANG_KEY not in st.session_state:
-        st.session_state[LANG_KEY] = os.environ.get("LAB_LANG", i18n.DEFAULT)
+        st.session_state[LANG_KEY] = settings().lang
     with st.sidebar:
         st.radio(
             i18n.t("lang.label", lang()),
@@ -68,14 +67,12 @@ def sidebar() -> None:
         st.toggle(t("sidebar.live"), value=True, key=LIVE_KEY, help=t("sidebar.live_help"))
         st.caption(t("sidebar.broker", url=queries.broker_label()))
         st.caption(t("sidebar.scale", scale=f"{time_scale():g}"))
-        st.link_button(
-            t("sidebar.playground"), f"{os.environ.get('LAB_API_URL', 'http://127.0.0.1:8000').rstrip('/')}/playground/"
-        )
+        st.link_button(t("sidebar.playground"), f"{settings().api_url}/playground/")
 
 
 def refresh_every() -> float | None:
     """The fragments' ``run_every``: None while live refresh is switched off."""
-    return REFRESH_SECONDS if st.session_state.get(LIVE_KEY, True) else None
+    return settings().dashboard_refresh if st.session_state.get(LIVE_KEY, True) else None
 
 
 def guarded(func: F) -> F:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.config import sleep
+from labs.clock import sleep
 from labs.errors import PoisonInput
 from labs.progress import progress  # noqa: F401 - 你会用到它 / you will need it
 

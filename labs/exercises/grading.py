@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from ..config import REPO_ROOT
+from ..settings import REPO_ROOT
 
 NOT_WRITTEN = "还没写 / not written yet"
 TRY_IT = "读一读这一行；也可以在 Python 里直接调用你的函数试试 / read that line; try calling your function in Python"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
 import signal
 import time
 import uuid
@@ -30,8 +29,10 @@ from rq.job import Job
 
 from .. import events, jobs
 from ..broker import EmbeddedBroker
+from ..clock import time_scale
 from ..events import Event, Replay
 from ..retry import NO_RETRY, RetryPolicy, to_rq
+from ..settings import SettingsError, environment
 from ..task_queue import lab_queue
 from ..worker import LabSimpleWorker
 from .grading import CheckTimeout, NotWritten
@@ -54,12 +55,10 @@ def broker_url() -> str:
 @contextlib.contextmanager
 def check_environment() -> Iterator[None]:
     """A fast clock and quiet worker logs (a failing job must not print RQ's traceback)."""
-    saved_scale = os.environ.get("LAB_TIME_SCALE")
     try:
-        current = float(saved_scale) if saved_scale is not None else 1.0
-    except ValueError:
+        current = time_scale()
+    except SettingsError:
         current = 1.0
-    os.environ["LAB_TIME_SCALE"] = str(min(max(current, 0.0), CHECK_TIME_SCALE))
     loggers = [logging.getLogger(name) for name in ("rq", "rq.worker", "rq.job", "rq.scheduler", "labs")]
     saved = [(lg, lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
     for lg in loggers:
@@ -67,16 +66,13 @@ def check_environment() -> Iterator[None]:
         lg.propagate = False
         lg.handlers = [logging.NullHandler()]
     try:
-        yield
+        with environment(LAB_TIME_SCALE=str(min(current, CHECK_TIME_SCALE))):
+            yield
     finally:
         for lg, level, propagate, handlers in saved:
             lg.setLevel(level)
             lg.propagate = propagate
             lg.handlers = handlers
-        if saved_scale is None:
-            os.environ.pop("LAB_TIME_SCALE", None)
-        else:
-            os.environ["LAB_TIME_SCALE"] = saved_scale
 
 
 class ExerciseWorker(LabSimpleWorker):

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from ..config import scaled
+from ..clock import scaled
 from ..samples import TOPICS
 from ..tasks.summaries import summaries_db
 from . import batches

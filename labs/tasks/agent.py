@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..config import sleep
+from ..clock import sleep
 from ..embedder import tokenize
 from ..indexing import search
 from ..progress import progress as report_progress

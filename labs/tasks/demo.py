@@ -7,7 +7,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from ..config import sleep
+from ..clock import sleep
 from ..errors import PoisonInput
 from ..progress import progress
 

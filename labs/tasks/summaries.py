@@ -16,9 +16,10 @@ from typing import Any
 
 from rq import get_current_job
 
-from ..config import sleep, state_dir
+from ..clock import sleep
 from ..embedder import tokenize
 from ..progress import progress
+from ..settings import state_dir
 
 
 def db_path() -> Path:

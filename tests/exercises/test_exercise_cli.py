@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from labs.config import REPO_ROOT
 from labs.exercises.check import main
 from labs.exercises.checkers import EXERCISES, find
 from labs.exercises.grading import NOT_WRITTEN
+from labs.settings import REPO_ROOT
 
 NAMES = [
     ("ex01", "ex01_backoff"),

@@ -68,7 +68,7 @@ def test_page_and_files_are_served(client: TestClient) -> None:
         assert answer.text == (STATIC / file).read_text(), file
         if file.endswith(".js"):
             assert "javascript" in answer.headers["content-type"], file
-    assert client.get("/playground/../labs/config.py").status_code == 404
+    assert client.get("/playground/../labs/settings.py").status_code == 404
     assert client.get("/playground/code/missing.js").status_code == 404
 
 

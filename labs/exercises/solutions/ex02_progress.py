@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labs.config import sleep
+from labs.clock import sleep
 from labs.errors import PoisonInput
 from labs.progress import progress
 
