@@ -8,12 +8,12 @@ For each channel and client count, N clients follow the same running
 process (``python -m labs api``, uvicorn) while one forking worker runs the
 job. The latency of a progress event at a client is ``receipt time - event.ts``:
 ``ts`` is stamped by ``progress()`` in the worker's job process when it records
-the event, the receipt time when the client library hands the parsed event
+the event, the receipt time when the client (``labs.client``) hands the parsed event
 over (all on one machine, one clock). Only events recorded after every client
 has connected count. Polling clients ask ``GET /tasks/{id}`` every
 ``--poll-every`` seconds (ETag / If-None-Match, random phase) and receive an
 event at the first answer that contains it. Clients run in this process on
-one asyncio loop (httpx + httpx-sse, websockets), so their own parsing is part
+one asyncio loop (``labs.client.AsyncLabClient``: httpx + httpx-sse, websockets), so their own parsing is part
 of what is measured. Goal: SSE and WebSocket p99 <= 25 ms at 200 clients over
 loopback on a real Redis (rq-dashboard, for comparison, polls every 2.5 s).
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import os
 import random
@@ -39,9 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from httpx_sse import aconnect_sse
-from websockets.asyncio.client import connect as ws_connect
 
+from labs.client import AsyncLabClient, LabClient
 from labs.launcher import python_cmd, spawn, stop_process
 from labs.ports import free_port
 
@@ -74,52 +72,42 @@ class Group:
             self.records.append((event["ts"], received))
 
 
-async def sse_client(group: Group, http: httpx.AsyncClient, every: float) -> None:
-    async with aconnect_sse(http, "GET", f"{group.api}/tasks/{group.job_id}/stream") as source:
-        async for message in source.aiter_sse():
-            if not message.data:
-                continue  # keep-alive ping
-            if message.event == "snapshot":
+async def sse_client(group: Group, api: AsyncLabClient, every: float) -> None:
+    async for message in api.follow(group.job_id):  # until the job's end
+        if message.type == "snapshot":
+            group.joined()
+        elif message.type == "event":
+            group.receive(message.data, message.received)
+
+
+async def ws_client(group: Group, api: AsyncLabClient, every: float) -> None:
+    async with api.connect_ws(group.job_id, max_queue=None, ping_interval=None) as call:
+        async for message in call:
+            if message.type == "snapshot":
                 group.joined()
-            elif message.event == "end":
-                return
-            else:
-                group.receive(json.loads(message.data), time.time())
+            elif message.type == "event":
+                group.receive(message.data, message.received)
 
 
-async def ws_client(group: Group, http: httpx.AsyncClient, every: float) -> None:
-    url = group.api.replace("http://", "ws://")
-    async with ws_connect(f"{url}/ws/tasks/{group.job_id}", max_queue=None, ping_interval=None) as ws:
-        async for raw in ws:
-            frame = json.loads(raw)
-            if frame["type"] == "snapshot":
-                group.joined()
-            elif frame["type"] == "event":
-                group.receive(frame, time.time())
-
-
-async def poll_client(group: Group, http: httpx.AsyncClient, every: float) -> None:
-    url = f"{group.api}/tasks/{group.job_id}"
+async def poll_client(group: Group, api: AsyncLabClient, every: float) -> None:
     etag, seen, joined = None, "0-0", False
     await asyncio.sleep(random.uniform(0, every))  # clients do not poll in step
     while True:
         asked = time.monotonic()
         try:
-            response = await http.get(url, headers={"If-None-Match": etag} if etag else {})
+            answer = await api.get(group.job_id, etag)
         except httpx.TransportError:
             group.errors += 1
             await asyncio.sleep(every)
             continue
-        received = time.time()
         if not joined:
             joined = True
             group.joined()
-        if response.status_code == 200:
-            etag = response.headers["etag"]
-            view = response.json()
+        if answer.view is not None:
+            etag, view = answer.etag, answer.view
             for event in view["events"]:
                 if _key(event["id"]) > _key(seen):
-                    group.receive(event, received)
+                    group.receive(event, answer.received)
             seen = view["last_event_id"] or seen
             if view["state"] in {"completed", "failed"}:
                 return
@@ -131,7 +119,7 @@ def _key(event_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-CLIENTS: dict[str, Callable[[Group, httpx.AsyncClient, float], Awaitable[None]]] = {
+CLIENTS: dict[str, Callable[[Group, AsyncLabClient, float], Awaitable[None]]] = {
     "sse": sse_client,
     "ws": ws_client,
     "poll": poll_client,
@@ -145,7 +133,8 @@ def client_process(api: str, job_id: str, channel: str, clients: int, every: flo
         group = Group(api, job_id, clients, pipe)
         limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
         async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=30), limits=limits) as http:
-            await asyncio.gather(*(CLIENTS[channel](group, http, every) for _ in range(clients)))
+            client = AsyncLabClient(api, timeout=30, http=http)
+            await asyncio.gather(*(CLIENTS[channel](group, client, every) for _ in range(clients)))
         pipe.send((group.records, group.errors))
 
     try:
@@ -163,9 +152,8 @@ def client_process(api: str, job_id: str, channel: str, clients: int, every: flo
 def measure(api: str, channel: str, clients: int, job: dict[str, Any], every: float, procs: int) -> tuple[Samples, int]:
     """Latencies (s) of the progress events recorded after every client, in every process, was connected;
     and how many polls failed."""
-    response = httpx.post(f"{api}/tasks", json=job, timeout=30)
-    response.raise_for_status()
-    job_id = response.json()["id"]
+    with LabClient(api, timeout=30) as client:
+        job_id = client.submit(job["task"], job["params"])
     context = multiprocessing.get_context("fork")
     shares = [clients // procs + (i < clients % procs) for i in range(min(procs, clients))]
     pipes, children = [], []
@@ -237,7 +225,8 @@ def main() -> None:
 
         def healthy() -> bool:
             try:
-                return httpx.get(f"{api}/health", timeout=2).json().get("workers", 0) >= 1
+                with LabClient(api, timeout=2) as client:
+                    return client.health().get("workers", 0) >= 1
             except (httpx.HTTPError, ValueError):
                 return False
 

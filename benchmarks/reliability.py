@@ -3,7 +3,7 @@
     python benchmarks/reliability.py                          # 10 kills, 1 restart, 5000 jobs, 50 clients
     python benchmarks/reliability.py --kills 20 --jobs 10000 --down 5
 
-Everything runs on a private ``redis-server`` (labs.chaos; on a free loopback
+Everything runs on a private ``redis-server`` (labs.testing; on a free loopback
 port, append-only file synced on every write) with real worker processes and
 the API (uvicorn) in its own process:
 
@@ -14,7 +14,7 @@ the API (uvicorn) in its own process:
    ``Last-Event-ID``; its events are checked against the log: no gap, no duplicate);
 3. ``--jobs`` no-op jobs are submitted through ``POST /tasks`` by ``--clients``
    concurrent clients and processed by two SimpleWorkers;
-4. the bad inputs of ``labs.chaos`` (HTTP, WebSocket, a payload crafted in Redis) are fired at the API.
+4. the bad inputs of ``labs.testing.bad_input`` (HTTP, WebSocket, a payload crafted in Redis) are fired at the API.
 
 It prints the figures below and exits 1 if a job is lost or stuck, an answer
 was a 5xx, or the SSE client's history has a gap or a duplicate. The API's
@@ -29,9 +29,18 @@ import sys
 import tempfile
 import time
 
-from labs import chaos, events
+from labs import events
 from labs.jobs import cancel
 from labs.session import LabSession
+from labs.settings import environment as env
+from labs.testing.accounting import account, count_events, event_names, wait_terminal
+from labs.testing.api_process import ApiServer
+from labs.testing.bad_input import fire_bad_inputs, tally
+from labs.testing.follower import SseFollower
+from labs.testing.kills import kill_workers_mid_job
+from labs.testing.load import submit_load
+from labs.testing.redis_server import RedisServer
+from labs.testing.waiting import wait_until
 
 SLOW = {"steps": 40, "step_seconds": 1}
 RETRY = {"max_retries": 3, "base": 0.2}
@@ -50,47 +59,47 @@ def main() -> int:
     state = tempfile.mkdtemp(prefix="lab-reliability-")
     settings = {"LAB_STATE_DIR": state, "LAB_TIME_SCALE": os.environ.get("LAB_TIME_SCALE", "0.05"), "LAB_MAX_UPLOAD_MB": "1"}
     started = time.perf_counter()
-    with chaos.env(**settings), chaos.RedisServer() as server, chaos.env(REDIS_URL=server.url):
+    with env(**settings), RedisServer() as server, env(REDIS_URL=server.url):
         print(f"redis-server {server.url} (appendfsync always)   state: {state}   time scale: {settings['LAB_TIME_SCALE']}")
-        with chaos.ApiServer() as api, LabSession(workers=2, kind="fork") as lab:
+        with ApiServer() as api, LabSession(workers=2, kind="fork") as lab:
             conn = lab.conn
-            firehose = chaos.SseFollower(api.url, "/events").start()
+            firehose = SseFollower(api.url).start()
             try:
-                chaos.wait_for(lambda: 200 in firehose.statuses, 20, what="the SSE client connected")
+                wait_until(lambda: 200 in firehose.statuses, 20, what="the SSE client connected")
 
                 # 1. worker kills
                 t = time.perf_counter()
                 slow_ids = [lab.submit("slow_task", SLOW, retry=RETRY) for _ in range(args.slow)]
-                kills = chaos.kill_workers_mid_job(lab, args.kills, timeout=120)
+                kills = kill_workers_mid_job(lab, args.kills, timeout=120)
                 kill_seconds = time.perf_counter() - t
 
                 # 2. Redis restart with jobs in flight
-                chaos.wait_for(lambda: chaos.account(conn, slow_ids).stuck, 30, what="jobs in flight")
-                in_flight = len(chaos.account(conn, slow_ids).stuck)
+                wait_until(lambda: account(conn, slow_ids).stuck, 30, what="jobs in flight")
+                in_flight = len(account(conn, slow_ids).stuck)
                 t = time.perf_counter()
                 server.restart(down_for=args.down)
                 restart_seconds = time.perf_counter() - t
-                slow = chaos.wait_terminal(conn, slow_ids, timeout=args.timeout)
+                slow = wait_terminal(conn, slow_ids, timeout=args.timeout)
                 recovery_seconds = time.perf_counter() - t
 
                 # 3. load through the API
                 for _ in range(2):
                     lab.add_worker(kind="simple")
-                load = chaos.submit_load(api.url, args.jobs, clients=args.clients)
+                load = submit_load(api.url, args.jobs, clients=args.clients)
                 t = time.perf_counter()
-                loaded = chaos.wait_terminal(conn, load.ids, timeout=args.timeout)
+                loaded = wait_terminal(conn, load.ids, timeout=args.timeout)
                 drain_seconds = time.perf_counter() - t
-                recorded = chaos.count_events(conn, load.ids, "completed")
+                recorded = count_events(conn, load.ids, "completed")
 
                 # 4. bad input
                 target = lab.submit("slow_task", {"steps": 2000, "step_seconds": 1})
-                answers = chaos.fire_bad_inputs(api.url, conn, target, max_upload_bytes=1024 * 1024)
+                answers = fire_bad_inputs(api.url, conn, target, max_upload_bytes=1024 * 1024)
                 cancel(conn, target)
-                bad = chaos.summarize(answers)
+                bad = tally(answers)
 
                 # the SSE client's history against the log
                 ids = slow_ids + load.ids
-                chaos.wait_for(
+                wait_until(
                     lambda: len([e for e in firehose.events if e["event"] in {"completed", "failed"}]) >= len(ids),
                     60,
                     what="the SSE client saw every end",
@@ -102,7 +111,7 @@ def main() -> int:
                 for job_id in slow_ids + load.ids[:500]
                 if [e["id"] for e in firehose.events if e["job_id"] == job_id] != [e.id for e in events.job_events(conn, job_id)]
             ]
-            abandoned = sum(chaos.event_names(conn, job_id).count("abandoned") for job_id in slow_ids)
+            abandoned = sum(event_names(conn, job_id).count("abandoned") for job_id in slow_ids)
         total_seconds = time.perf_counter() - started
 
     lost = len(slow.lost) + len(loaded.lost)

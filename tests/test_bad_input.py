@@ -10,13 +10,13 @@ import pytest
 import redis
 
 from labs import dlq, events
-from labs.chaos import crafted_traversal
 from labs.document_folders import documents_dir
 from labs.errors import InvalidParams
 from labs.samples import make_sample_pdfs
 from labs.session import LabSession
 from labs.settings import REPO_ROOT
 from labs.task_queue import lab_queue
+from labs.testing.bad_input import crafted_traversal
 
 
 def test_corrupt_pdf_fails_its_job_and_the_worker_keeps_serving(lab: LabSession) -> None:

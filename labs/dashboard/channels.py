@@ -19,9 +19,6 @@ Cutting the connection shows the seed's key difference:
 
 from __future__ import annotations
 
-import contextlib
-import json
-import socket
 import statistics
 import threading
 import time
@@ -29,11 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_sse import connect_sse
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
-from websockets.sync.client import ClientConnection
-from websockets.sync.client import connect as ws_connect
 
+from ..client import CLOSE_BROKER_LOST, CLOSE_TRY_LATER, ApiError, LabClient, SseFollow, WsCall, hung_up_on_purpose
 from ..clock import scaled
 from ..settings import settings
 from ..states import is_terminal
@@ -46,26 +41,26 @@ def api_url() -> str:
     return settings().api_url
 
 
-def auth_headers() -> dict[str, str]:
+def instructor_token() -> str | None:
     """The instructor's token for an API in classroom mode (the dashboard sees every job)."""
-    token = settings().instructor_token
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    return settings().instructor_token or None
+
+
+def api_client(base: str) -> LabClient:
+    """A client of the API at ``base`` with the instructor's token, if any (:mod:`labs.client`)."""
+    return LabClient(base, token=instructor_token(), timeout=10.0)
 
 
 def api_alive(base: str | None = None, timeout: float = 1.0) -> bool:
     """True when the API answers ``GET /health`` (even with 503: the API runs, the broker is down)."""
-    try:
-        httpx.get(f"{base or api_url()}/health", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return True
+    with api_client(base or api_url()) as api:
+        return api.alive(timeout)
 
 
 def submit(base: str, task: str, params: dict[str, Any], **extra: Any) -> str:
-    """``POST /tasks``; return the new job's id (raises ``httpx.HTTPStatusError`` with the API's detail)."""
-    response = httpx.post(f"{base}/tasks", json={"task": task, "params": params, **extra}, headers=auth_headers(), timeout=10)
-    response.raise_for_status()
-    return str(response.json()["id"])
+    """``POST /tasks``; return the new job's id (raises ``labs.client.ApiError``, an ``httpx.HTTPStatusError``)."""
+    with api_client(base) as api:
+        return api.submit(task, params, **extra)
 
 
 @dataclass(frozen=True)
@@ -199,73 +194,45 @@ class Watcher:
         ]
 
 
-def _shutdown(sock: socket.socket | None) -> bool:
-    if sock is None:
-        return False
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        return False
-    return True
-
-
 class SSEWatcher(Watcher):
-    """The radio (广播电台): one-way, and it reconnects by itself with ``Last-Event-ID``."""
+    """The radio (广播电台): one-way, and it reconnects by itself with ``Last-Event-ID`` (:class:`labs.client.SseFollow`)."""
 
     channel = "sse"
 
     def __init__(self, base: str, job_id: str) -> None:
         super().__init__(base, job_id)
-        self.retry_s = max(0.1, scaled(3))
-        self._socket: socket.socket | None = None
+        self._api = api_client(self.base)
+        # like EventSource: wait the server's retry: hint (3 demo s until it gives one); any HTTP error ends the watch
+        self.follow: SseFollow = self._api.follow(
+            job_id, default_retry=max(0.1, scaled(3)), retry_statuses=(), on_state=self._on_state
+        )
+
+    def _on_state(self, state: str) -> None:
+        self.reconnects = self.follow.reconnects
+        if state in {"connecting", "open", "reconnecting", "done"}:
+            self.status = state
 
     def run(self) -> None:
-        url = f"{self.base}/tasks/{self.job_id}/stream"
-        first = True
-        while not self._stop.is_set():
-            headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
-            self.status = "connecting" if first else "reconnecting"
-            try:
-                with (
-                    httpx.Client(timeout=httpx.Timeout(10.0, read=None), headers=auth_headers()) as client,
-                    connect_sse(client, "GET", url, headers=headers) as source,
-                ):
-                    response = source.response
-                    if response.status_code == 204:  # over, and we have every event: stop, like EventSource
-                        self.done = True
-                        break
-                    if response.status_code >= 400:
-                        response.read()
-                        raise httpx.HTTPStatusError(_detail(response), request=response.request, response=response)
-                    self._socket = _socket_of(response)
-                    self.status = "open"
-                    for message in source.iter_sse():
-                        if message.retry:
-                            self.retry_s = message.retry / 1000
-                        if message.event == "end":
-                            self.done, self.status = True, "done"
-                            break
-                        if message.event == "error":
-                            self.error = message.data
-                            break
-                        if message.event == "snapshot" or not message.data:
-                            continue  # the opening snapshot, or a keep-alive
-                        self.record(json.loads(message.data))
-            except (httpx.TransportError, httpx.StreamError):
-                pass  # the line dropped: reconnect below, as EventSource does
-            finally:
-                self._socket = None
-            if self.done or self._stop.is_set():
-                break
-            first = False
-            self.reconnects += 1
-            self.status = "reconnecting"
-            self._stop.wait(self.retry_s)
+        try:
+            for message in self.follow:
+                if message.type == "event":
+                    self.record(message.data, message.received)
+                elif message.type == "end":
+                    self.done, self.status = True, "done"
+                elif message.type == "error":
+                    self.error = str(message.data.get("error", ""))
+            self.done = self.done or self.follow.done  # a 204: over, and we have every event
+        finally:
+            self._api.close()
         if self.done:
             self.status = "done"
 
     def cut(self) -> bool:
-        return _shutdown(self._socket)
+        return self.follow.cut()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.follow.close()
 
 
 class WSWatcher(Watcher):
@@ -276,66 +243,61 @@ class WSWatcher(Watcher):
     def __init__(self, base: str, job_id: str) -> None:
         super().__init__(base, job_id)
         self.heartbeats = 0
-        self._ws: ClientConnection | None = None
+        self._call: WsCall | None = None
         self._redial = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"{'wss' if self.base.startswith('https') else 'ws'}{self.base[self.base.index(':') :]}/ws/tasks/{self.job_id}"
 
     def run(self) -> None:
         resume = False
-        while not self._stop.is_set():
-            self.status = "connecting"
-            try:
-                with ws_connect(self.url, open_timeout=10, close_timeout=1, additional_headers=auth_headers()) as ws:
-                    self._ws = ws
-                    self.status = "open"
-                    if resume and self.last_id:
-                        ws.send(json.dumps({"action": "resume", "after": self.last_id}))
-                    self._listen(ws)
-            except ConnectionClosedOK:
-                pass
-            except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd is not None else None
-                if code is not None and (code >= 4000 or code in (1008, 1011, 1013)):
-                    # the server hung up on purpose (unknown job, bad request, broker trouble): say why, stop
-                    self.status = "error"
-                    self.error = self.error or f"closed by the server ({code}): {exc.rcvd.reason if exc.rcvd else ''}"
-                    return
-            except (OSError, TimeoutError):
-                pass  # the line dropped: wait for the client to redial
-            finally:
-                self._ws = None
-            if self.done or self._stop.is_set():
-                break
-            self.status = "dropped"
-            self._redial.clear()
-            while not (self._redial.wait(0.1) or self._stop.is_set()):
-                pass
-            if self._stop.is_set():
-                break
-            self.reconnects += 1
-            resume = True
+        with api_client(self.base) as api:
+            while not self._stop.is_set():
+                self.status = "connecting"
+                try:
+                    with api.connect_ws(self.job_id, open_timeout=10, close_timeout=1) as call:
+                        self._call = call
+                        self.status = "open"
+                        if resume and self.last_id:
+                            call.resume(self.last_id)
+                        self._listen(call)
+                except ConnectionClosedOK:
+                    pass
+                except ConnectionClosed as exc:
+                    code = exc.rcvd.code if exc.rcvd is not None else None
+                    if hung_up_on_purpose(code) or code in (CLOSE_BROKER_LOST, CLOSE_TRY_LATER):
+                        # the server hung up on purpose (unknown job, bad request, broker trouble): say why, stop
+                        self.status = "error"
+                        self.error = self.error or f"closed by the server ({code}): {exc.rcvd.reason if exc.rcvd else ''}"
+                        return
+                except (OSError, TimeoutError):
+                    pass  # the line dropped: wait for the client to redial
+                finally:
+                    self._call = None
+                if self.done or self._stop.is_set():
+                    break
+                self.status = "dropped"
+                self._redial.clear()
+                while not (self._redial.wait(0.1) or self._stop.is_set()):
+                    pass
+                if self._stop.is_set():
+                    break
+                self.reconnects += 1
+                resume = True
         if self.done:
             self.status = "done"
 
-    def _listen(self, ws: ClientConnection) -> None:
+    def _listen(self, call: WsCall) -> None:
         while not self._stop.is_set():
             try:
-                raw = ws.recv(timeout=0.5)
+                message = call.recv(timeout=0.5)
             except TimeoutError:
                 continue
-            frame = json.loads(raw)
-            kind = frame.get("type")
-            if kind == "event":
-                self.record(frame)
-            elif kind == "heartbeat":
+            if message.type == "event":
+                self.record(message.data, message.received)
+            elif message.type == "heartbeat":
                 self.heartbeats += 1
-            elif kind == "end":
+            elif message.type == "end":
                 self.done, self.status = True, "done"
-            elif kind == "error":
-                self.error = str(frame.get("error", ""))
+            elif message.type == "error":
+                self.error = str(message.data.get("error", ""))
 
     def redial(self) -> None:
         """The client calls back and asks to resume after the last event it has."""
@@ -343,12 +305,12 @@ class WSWatcher(Watcher):
 
     def send(self, message: dict[str, Any]) -> None:
         """Say something on the line (e.g. ``{"action": "cancel"}``): the phone works both ways."""
-        if self._ws is not None:
-            self._ws.send(json.dumps(message))
+        if self._call is not None:
+            self._call.send(message)
 
     def cut(self) -> bool:
-        ws = self._ws
-        return _shutdown(ws.socket) if ws is not None else False
+        call = self._call
+        return call.cut() if call is not None else False
 
     def stop(self) -> None:
         super().stop()
@@ -367,30 +329,27 @@ class PollWatcher(Watcher):
         self.not_modified = 0
 
     def run(self) -> None:
-        url = f"{self.base}/tasks/{self.job_id}"
         etag: str | None = None
         final_checks = 0
-        with httpx.Client(timeout=10.0, headers=auth_headers()) as client:
+        with api_client(self.base) as api:
             while not self._stop.is_set():
                 self.status = "polling"
                 try:
-                    response = client.get(url, headers={"If-None-Match": etag} if etag else {})
+                    answer = api.get(self.job_id, etag)
+                except ApiError as exc:
+                    raise RuntimeError(str(exc)) from None
                 except httpx.TransportError as exc:
                     self.error = f"{type(exc).__name__}: {exc}"
                     self._stop.wait(self.interval)
                     continue
-                received = time.time()
                 self.requests += 1
-                if response.status_code == 304:
+                if not answer.changed:
                     self.not_modified += 1
-                elif response.status_code == 200:
-                    etag = response.headers.get("ETag")
-                    view = response.json()
-                    for event in view.get("events") or []:  # the whole history each time: keep the new ones
-                        self.record(event, received, count_repeat=False)
-                    self.state = view.get("state", self.state)
-                else:
-                    raise RuntimeError(_detail(response))
+                elif answer.view is not None:
+                    etag = answer.etag
+                    for event in answer.view.get("events") or []:  # the whole history each time: keep the new ones
+                        self.record(event, answer.received, count_repeat=False)
+                    self.state = answer.view.get("state", self.state)
                 if is_terminal(self.state):
                     final_checks += 1  # one more look for the dead_lettered note that follows a failure
                     if final_checks > 1:
@@ -401,21 +360,6 @@ class PollWatcher(Watcher):
 
     def summary(self) -> dict[str, Any]:
         return {**super().summary(), "requests": self.requests, "not_modified": self.not_modified}
-
-
-def _socket_of(response: httpx.Response) -> socket.socket | None:
-    stream = response.extensions.get("network_stream")
-    with contextlib.suppress(Exception):
-        return stream.get_extra_info("socket") if stream is not None else None
-    return None
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        detail = response.json().get("detail")
-    except ValueError:
-        detail = response.text[:200]
-    return f"HTTP {response.status_code}: {detail}"
 
 
 class ChannelSession:

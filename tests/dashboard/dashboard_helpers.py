@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 
-from labs.ports import free_port
+from labs.ports import free_port  # noqa: F401 - the dashboard tests import it from here
+from labs.testing.api_process import ApiServer
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
@@ -69,17 +69,11 @@ def populate(conn: object, total: int) -> int:
 
 @contextlib.contextmanager
 def serve_api(redis_url: str, log_dir: Path) -> Iterator[str]:
-    """The real lab API (``python -m labs api``) on a free port, on the broker at ``redis_url``."""
-    port = free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "LAB_API_ACCESS_LOG": "0", "LAB_API_LOG_LEVEL": "warning"}
-    env.setdefault("LAB_TIME_SCALE", "0.05")
-    env.setdefault("LAB_STATE_DIR", str(log_dir))
-    with open(log_dir / "api.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "labs", "api", "--port", str(port)], cwd=REPO, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{base}/health", proc=proc)
-            yield base
-        finally:
-            stop(proc)
+    """The real lab API (``python -m labs api``, the testing kit's ApiServer) on a free port, on the broker at ``redis_url``."""
+    env = {
+        "REDIS_URL": redis_url,
+        "LAB_TIME_SCALE": os.environ.get("LAB_TIME_SCALE", "0.05"),
+        "LAB_STATE_DIR": os.environ.get("LAB_STATE_DIR", str(log_dir)),
+    }
+    with ApiServer(env=env) as server:
+        yield server.url

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from labs import chaos, events
+from labs import events
 from labs.launcher import workers
 from labs.session import LabSession
 from labs.task_queue import lab_queue
+from labs.testing.accounting import count_events, wait_terminal
+from labs.testing.api_process import ApiServer
+from labs.testing.load import submit_load
+from labs.testing.redis_server import RedisServer
 
 JOBS = 10_000
 CLIENTS = 50
 
 
-def test_ten_thousand_jobs_from_fifty_clients_are_all_accounted_for(
-    fast_redis_server: chaos.RedisServer, api: chaos.ApiServer
-) -> None:
+def test_ten_thousand_jobs_from_fifty_clients_are_all_accounted_for(fast_redis_server: RedisServer, api: ApiServer) -> None:
     with LabSession(workers=2, kind="simple") as lab:
-        load = chaos.submit_load(api.url, JOBS, clients=CLIENTS)
+        load = submit_load(api.url, JOBS, clients=CLIENTS)
         assert load.statuses == {202: JOBS}, load.errors
         assert len(set(load.ids)) == JOBS
 
-        result = chaos.wait_terminal(lab.conn, load.ids, timeout=240)
+        result = wait_terminal(lab.conn, load.ids, timeout=240)
         assert result.lost == [] and result.stuck == []
         assert result.counts == {"completed": JOBS}
         # the event log, RQ's registry and the workers' own counters agree
-        assert chaos.count_events(lab.conn, load.ids, "completed") == JOBS
-        assert chaos.count_events(lab.conn, load.ids, "enqueued") == JOBS
+        assert count_events(lab.conn, load.ids, "completed") == JOBS
+        assert count_events(lab.conn, load.ids, "enqueued") == JOBS
         assert events.state_counts(lab.conn) == {"completed": JOBS}
         assert lab_queue(lab.conn).finished_job_registry.count == JOBS
         assert sum(w["successful"] for w in workers(lab.conn)) == JOBS

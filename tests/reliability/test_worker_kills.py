@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from collections import Counter
 
-from labs import chaos, events
+from labs import events
 from labs.session import LabSession
+from labs.testing.accounting import wait_terminal
+from labs.testing.kills import kill_workers_mid_job
+from labs.testing.redis_server import RedisServer
 
 KILLS = 10
 
 
-def test_workers_killed_mid_job_ten_times_lose_nothing(redis_server: chaos.RedisServer) -> None:
+def test_workers_killed_mid_job_ten_times_lose_nothing(redis_server: RedisServer) -> None:
     with LabSession(workers=2, kind="fork") as lab:
         ids = [
             lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, retry={"max_retries": 2, "base": 0.2}) for _ in range(20)
         ]
-        kills = chaos.kill_workers_mid_job(lab, KILLS, timeout=60)
+        kills = kill_workers_mid_job(lab, KILLS, timeout=60)
         assert len(kills) == KILLS
         assert len(lab.live_names()) == 2  # a fresh worker replaced each victim
 
-        result = chaos.wait_terminal(lab.conn, ids, timeout=180)
+        result = wait_terminal(lab.conn, ids, timeout=180)
         assert result.lost == [] and result.stuck == [], result
         assert set(result.counts) <= {"completed", "failed"} and result.total == len(ids)
 
