@@ -22,6 +22,8 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from . import i18n
+from .catalogue import CATALOGUE
 from .errors import LabError
 from .settings import REPO_ROOT, Settings
 
@@ -66,6 +68,43 @@ def settings_table() -> str:
     rows = ["| variable | meaning | default |", "|---|---|---|"]
     for field in Settings.model_fields.values():
         rows.append(f"| `{field.alias}` | {field.description} | {_shown_default(field)} |")
+    return "\n".join(rows) + "\n"
+
+
+@table("catalogue")
+def catalogue_table() -> str:
+    """The task catalogue (:data:`labs.catalogue.CATALOGUE`): what can be submitted, and where its body lives."""
+    rows = ["| task | what it is | 中文 | job body | retries | timeout (demo s) |", "|---|---|---|---|---|---|"]
+    for spec in CATALOGUE.values():
+        zh, en = i18n.task_title(spec.name, "zh"), i18n.task_title(spec.name, "en")
+        rows.append(f"| `{spec.name}` | {en} | {zh} | `{spec.func}` | {spec.retry.max_retries} | {spec.timeout:g} |")
+    return "\n".join(rows) + "\n"
+
+
+def _layers() -> list[list[str]]:
+    """The layers of the import contract in ``pyproject.toml``, top first."""
+    import tomllib
+
+    contract = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layers = contract["contracts"][0]["layers"]
+    return [[name.strip() for name in re.split(r"[:|]", layer)] for layer in layers]
+
+
+LAYER_NAMES = ("entry points", "services", "work", "runtime", "core")
+
+
+@table("layers")
+def layers_table() -> str:
+    """The package's layers (the import contract) with each module's one-line docstring."""
+    import importlib
+
+    rows = ["| layer | module | what it is |", "|---|---|---|"]
+    for label, names in zip(LAYER_NAMES, _layers(), strict=True):
+        for n, name in enumerate(names):
+            module = importlib.import_module(f"labs.{name}")
+            doc = (module.__doc__ or "").strip().splitlines()
+            path = f"labs/{name}/" if hasattr(module, "__path__") else f"labs/{name}.py"
+            rows.append(f"| {label if n == 0 else ''} | `{path}` | {doc[0] if doc else ''} |")
     return "\n".join(rows) + "\n"
 
 

@@ -137,7 +137,7 @@ def crafted_payload(conn: redis.Redis, job_id: str = "crafted-payload") -> str:
 def crafted_traversal(conn: redis.Redis, job_id: str = "crafted-traversal") -> str:
     """Write a catalogue job whose document lies outside the lab straight into Redis (``submit()`` refuses it)."""
     lab_queue(conn).enqueue(
-        "labs.tasks.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,
+        "labs.tasks.documents.process_document", kwargs={"document": PDF_NAME_TRAVERSAL}, job_id=job_id,
         meta={"task": "process_document"},
     )  # fmt: skip
     return job_id
