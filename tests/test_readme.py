@@ -24,20 +24,37 @@ def test_the_settings_table_lists_every_variable() -> None:
     assert len(table.strip().splitlines()) == len(VARIABLES) + 2
 
 
+def blocks(*names: str) -> str:
+    """Empty generated blocks for ``names``."""
+    return "".join(f"<!-- generated: {name} -->\n<!-- /generated: {name} -->\n" for name in names)
+
+
+def test_the_catalogue_and_layers_tables_follow_the_code() -> None:
+    from labs.catalogue import CATALOGUE
+
+    catalogue = readme.catalogue_table()
+    assert all(f"| `{name}` |" in catalogue and f"`{spec.func}`" in catalogue for name, spec in CATALOGUE.items())
+    layers = readme.layers_table()
+    assert "`labs/catalogue.py`" in layers and "`labs/tasks/`" in layers and "`labs/settings.py`" in layers
+
+
 def test_a_block_is_rewritten_between_its_markers_only() -> None:
-    text = "intro\n<!-- generated: settings -->\nold table\n<!-- /generated: settings -->\noutro\n"
+    others = blocks(*(name for name in readme.TABLES if name != "settings"))
+    text = others + "intro\n<!-- generated: settings -->\nold table\n<!-- /generated: settings -->\noutro\n"
     out = readme.render(text)
-    assert out.startswith("intro\n<!-- generated: settings -->\n| variable | meaning | default |\n")
+    assert "\nintro\n<!-- generated: settings -->\n| variable | meaning | default |\n" in out
+    assert "old table" not in out
     assert out.endswith("<!-- /generated: settings -->\noutro\n")
     assert readme.render(out) == out
 
 
 def test_adding_a_table_is_one_registration(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(readme.TABLES, "demo", lambda: "| a |\n")
-    text = "<!-- generated: settings -->\n<!-- /generated: settings -->\n<!-- generated: demo -->\n<!-- /generated: demo -->\n"
+    registered = [name for name in readme.TABLES if name != "demo"]
+    text = blocks(*registered, "demo")
     assert "<!-- generated: demo -->\n| a |\n<!-- /generated: demo -->" in readme.render(text)
     with pytest.raises(LabError, match="lacks the markers.*generated: demo"):
-        readme.render("<!-- generated: settings -->\n<!-- /generated: settings -->\n")
+        readme.render(blocks(*registered))
     with pytest.raises(LabError, match="no table is registered for: nope"):
         readme.render(text + "<!-- generated: nope -->\n<!-- /generated: nope -->\n")
 

@@ -143,7 +143,7 @@ def _lab_vocabulary() -> set[str]:
     """The lab's own names: identifiers in labs/, whole-identifier string literals, ``names`` in its docstrings."""
     from rq.job import JobStatus
 
-    from labs import events, states, tasks
+    from labs import catalogue, events, states
 
     words: set[str] = set()
     for source in (REPO / "labs").rglob("*.py"):
@@ -160,7 +160,7 @@ def _lab_vocabulary() -> set[str]:
                         words.update(re.findall(r"``(\w+)``", value))
                         if re.fullmatch(r"\w+", value):
                             words.add(value)
-    words.update(events.EVENT_TYPES, (s.value for s in states.State), [states.UNKNOWN], tasks.CATALOGUE)
+    words.update(events.EVENT_TYPES, (s.value for s in states.State), [states.UNKNOWN], catalogue.CATALOGUE)
     words.update(s.value for s in JobStatus)
     return words
 
