@@ -125,7 +125,7 @@ def test_cancel_a_running_job(broker: str, kind: str) -> None:
 @pytest.mark.parametrize("kind", ["fork", "simple"])
 def test_worker_killed_mid_job_leaves_nothing_running(broker: str, kind: str) -> None:
     with LabSession(workers=2, kind=kind) as lab:
-        job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=60, retry={"max_retries": 1, "base": 0.2})
+        job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=600, retry={"max_retries": 1, "base": 0.2})
         lab.wait(job_id, states={"running"})
         victim = next(w for w in workers(lab.conn) if w["current_job"] == job_id)
         kill_worker(lab.conn, victim["name"])

@@ -159,11 +159,17 @@ def get_task(
     etag = job_etag(conn, job_id) if students.may_see(conn, viewer, job_id) else None
     if etag is None:
         raise jobs.UnknownJob(f"no job with id {job_id!r}")
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if not_modified(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    view = jobs.job_view(conn, job_id, with_events=with_events)
-    response.headers.update(headers)
+    # The ETag must name the very view sent: when the job moved while the view was read, read it again.
+    # (Should it keep moving, the older ETag goes out: the next poll gets a 200, never a stale 304.)
+    for attempt in range(3):
+        if not_modified(if_none_match, etag):
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        view = jobs.job_view(conn, job_id, with_events=with_events)
+        now = job_etag(conn, job_id)
+        if now == etag or now is None or attempt == 2:
+            break
+        etag = now
+    response.headers.update({"ETag": etag, "Cache-Control": "no-cache"})
     return view
 
 

@@ -187,3 +187,25 @@ def test_cors_is_off_by_default_and_configurable(monkeypatch: pytest.MonkeyPatch
         assert "access-control-allow-origin" not in denied.headers
         exposed = client.get("/health", headers={"Origin": "http://localhost:5173"}).headers["access-control-expose-headers"]
         assert "ETag" in exposed
+
+
+@embedded_only
+def test_the_etag_names_the_view_it_comes_with(client: TestClient, conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that moves while its view is read (here: cancelled) gets the ETag of what was sent, not of before."""
+    from labs import jobs
+    from labs.api import rest
+    from labs.api.polling import job_etag
+
+    job_id = client.post("/tasks", json={"task": "noop"}).json()["id"]  # no worker: it stays pending
+    real_view, moved = jobs.job_view, []
+
+    def moving_view(*args, **kwargs):
+        if not moved:
+            moved.append(jobs.cancel(conn, job_id))  # the job changes between the ETag's read and the view's
+        return real_view(*args, **kwargs)
+
+    monkeypatch.setattr(rest.jobs, "job_view", moving_view)
+    response = client.get(f"/tasks/{job_id}")
+    assert moved and response.json()["state"] == "failed"
+    assert response.headers["etag"] == job_etag(conn, job_id)
+    assert client.get(f"/tasks/{job_id}", headers={"If-None-Match": response.headers["etag"]}).status_code == 304
