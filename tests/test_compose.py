@@ -26,7 +26,7 @@ import yaml
 from labs.ports import free_port
 from labs.settings import REPO_ROOT
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")]
 
 
 def dotenv(path: Path) -> dict[str, str]:
