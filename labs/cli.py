@@ -2,8 +2,8 @@
 
 python -m labs up                 broker (if needed), workers, API and dashboard
 python -m labs broker             the embedded broker alone
-python -m labs worker [--simple]  one worker
-python -m labs submit TASK '{"steps": 5}' --wait
+python -m labs worker [--simple]  one worker (--engine celery: a Celery worker)
+python -m labs submit TASK '{"steps": 5}' --wait [--engine celery]
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
@@ -43,6 +43,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import make_worker, preload, stop_with_parent
 
+    if args.engine != "rq":
+        from .engines import get_engine
+
+        return get_engine(args.engine).run_worker(args.kind, name=args.name, log_level=args.log_level)  # type: ignore[attr-defined]
+
     worker = make_worker(_conn(), args.kind, name=args.name)
     warmed = preload()
     print(f"worker {worker.name}: " + "; ".join(f"{module}: {said}" for module, said in warmed.items()), flush=True)
@@ -64,7 +69,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         raise LabError(f"params and --retry must be JSON: {exc}") from None
     student = check_name(args.student) if args.student else None
-    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout, student=student)
+    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout, student=student, engine=args.engine)
     print(job_id, flush=True)
     if args.wait:
         result = wait_for(conn, job_id, timeout=args.wait)
@@ -195,6 +200,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def engine_names() -> list[str]:
+    from .engines import names
+
+    return names()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labs", description="Long-Task Lab (长任务实验室)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--engine", default="rq", choices=engine_names(), help="which engine's worker (default rq)")
 
     p = add("submit", cmd_submit, "submit a catalogue task")
     p.add_argument("task")
@@ -224,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float)
     p.add_argument("--wait", type=float, nargs="?", const=60.0, help="wait for a final state (seconds)")
     p.add_argument("--student", help="record the job as this student's (classroom namespaces)")
+    p.add_argument("--engine", default="rq", choices=engine_names(), help="which engine runs it (default rq)")
 
     p = add("status", cmd_status, "a job's state and events")
     p.add_argument("job_id")

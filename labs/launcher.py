@@ -15,6 +15,7 @@ import redis
 from rq import Worker
 
 from .config import REPO_ROOT, state_dir
+from .engines import get_engine
 from .task_queue import lab_queue
 
 
@@ -38,13 +39,21 @@ def spawn(cmd: list[str], name: str, env: dict[str, str] | None = None) -> subpr
     )
 
 
-def start_worker(kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``python -m labs worker`` as a background process; it stops when this process ends."""
-    args = ["worker", f"--{kind}"]
-    if name:
-        args += ["--name", name]
+def start_worker(
+    kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None, engine: str = "rq"
+) -> subprocess.Popen[bytes]:
+    """Start a worker of ``engine`` (``python -m labs worker``) as a background process; it stops when this process ends."""
+    if engine == "rq":
+        args = python_cmd("worker", f"--{kind}", *(["--name", name] if name else []))
+    else:
+        args = get_engine(engine).worker_command(kind, name)
     env = {"LAB_PARENT_PID": str(os.getpid()), **(env or {})}
-    return spawn(python_cmd(*args), name or f"worker-{int(time.time() * 1000)}", env)
+    return spawn(args, name or f"worker-{int(time.time() * 1000)}", env)
+
+
+def engine_workers(conn: redis.Redis, engine: str = "rq") -> list[dict[str, Any]]:
+    """The live workers of ``engine`` (RQ's: :func:`workers`)."""
+    return workers(conn) if engine == "rq" else get_engine(engine).workers(conn)
 
 
 def workers(conn: redis.Redis) -> list[dict[str, Any]]:
