@@ -91,15 +91,15 @@ def stop_worker(conn: redis.Redis, name: str) -> None:
     send_shutdown_command(conn, name)
 
 
-def kill_worker(conn: redis.Redis, name: str) -> dict[str, Any]:
-    """SIGKILL a local worker and its work horse mid-job, as a crash would (no clean-up runs)."""
-    info = next((w for w in workers(conn) if w["name"] == name), None)
+def kill_worker(conn: redis.Redis, name: str, engine: str = "rq") -> dict[str, Any]:
+    """SIGKILL a local worker and its work horse (Celery: its pool's children) mid-job, as a crash would."""
+    info = next((w for w in engine_workers(conn, engine) if w["name"] == name), None)
     if info is None:
         raise KeyError(f"no live worker named {name!r}")
     if not _is_local(info):
         raise PermissionError(f"worker {name} runs on {info['hostname']}, not on this machine")
     killed = []
-    for pid in (info["pid"], info["horse_pid"] if info["current_job"] else 0):
+    for pid in (info["pid"], info.get("horse_pid", 0) if info["current_job"] else 0):
         if not pid:
             continue
         try:

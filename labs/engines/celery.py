@@ -59,6 +59,7 @@ from urllib.parse import quote
 
 import redis
 from celery import Celery, signals
+from celery.backends.redis import RedisBackend
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 from .. import events, keys
@@ -132,9 +133,22 @@ def url_of(conn: redis.Redis) -> str:
     return f"{scheme}://{auth}{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
+class LabRedisBackend(RedisBackend):
+    """Celery's Redis result backend, without a pub/sub subscription for every task sent.
+
+    Celery's backend subscribes the *sender* to each task's result channel so
+    that ``result.get()`` returns at once; the lab follows jobs in its event
+    log instead, and an API sending thousands of jobs would hold thousands of
+    subscriptions. ``AsyncResult(id).status`` / ``.result`` still read the result.
+    """
+
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        return None
+
+
 def make_app(url: str) -> Celery:
     """A Celery app on ``url`` (broker and result backend), with every catalogue task registered."""
-    app = Celery("labs", broker=url, backend=url, set_as_current=False)
+    app = Celery("labs", broker=url, backend=f"{__name__}:LabRedisBackend+{url}", set_as_current=False)
     vt = visibility_timeout()
     late = acks_late()
     app.conf.update(
@@ -389,11 +403,6 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
               message="redelivered by the broker: the last delivery never finished")  # fmt: skip
     attempt = request.lab["attempt"] = int(conn.incr(_deliveries_key(task_id)))
     conn.expire(_deliveries_key(task_id), RESULT_TTL)
-    event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
-                        message=f"attempt {attempt} on {worker}", pid=os.getpid())  # fmt: skip
-    if not event_id:  # the job is already over (cancelled while it waited): do not run it
-        request.lab["skip"] = True
-        return
     entry = {
         "worker": worker,
         "hostname": socket.gethostname(),
@@ -404,7 +413,12 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         "pool": _WORKER.get("pool", ""),
         "started": time.time(),
     }
-    conn.hset(RUNNING, task_id, json.dumps(entry))
+    conn.hset(RUNNING, task_id, json.dumps(entry))  # before "started": whoever sees it running finds its worker
+    event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
+                        message=f"attempt {attempt} on {worker}", pid=os.getpid())  # fmt: skip
+    if not event_id:  # the job is already over (cancelled while it waited): do not run it
+        request.lab["skip"] = True
+        conn.hdel(RUNNING, task_id)
 
 
 def _context_of(conn: redis.Redis, task: Any, job_id: str) -> tuple[dict[str, Any], int, str]:
@@ -684,6 +698,7 @@ class CeleryEngine(Engine):
             attempt = int(conn.get(_deliveries_key(job_id)) or 0)
             _emit(conn, job_id, "cancelled", "failed", meta, rq_status="REVOKED", attempt=attempt, reason="cancelled",
                   message="cancelled before a worker picked it up")  # fmt: skip
+            app.backend.mark_as_revoked(job_id, reason="cancelled before a worker picked it up")  # AsyncResult: REVOKED
             app.control.revoke(job_id)
         elif _running_entry(conn, job_id).get("pool") == "prefork":
             app.control.revoke(job_id, terminate=True, signal="SIGTERM")
