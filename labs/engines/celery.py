@@ -113,10 +113,17 @@ def heartbeat_grace() -> float:
     return max(2.0, float(math.ceil(scaled(float(os.environ.get("LAB_HEARTBEAT_GRACE", "10"))))))
 
 
-def time_limits(timeout_demo: float) -> tuple[float, float]:
-    """(soft, hard) real seconds for a job's ``timeout``: the soft limit is the lab's timeout, the hard one follows."""
-    soft = max(0.05, scaled(timeout_demo))
-    return soft, soft + max(1.0, soft / 2)
+def time_limits(timeout_demo: float) -> tuple[float | None, float]:
+    """(soft, hard) real seconds for a job's ``timeout``: the soft limit is the lab's timeout, the hard one follows.
+
+    At least 1 s, as RQ's. ``LAB_CELERY_SOFT_TIME_LIMIT=0`` sends the hard limit alone: the pool kills the
+    child with no warning to the job (Celery's ``time_limit`` without ``soft_time_limit``).
+    """
+    soft = max(1.0, scaled(timeout_demo))
+    hard = soft + max(1.0, soft / 2)
+    if os.environ.get("LAB_CELERY_SOFT_TIME_LIMIT", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return None, soft
+    return soft, hard
 
 
 # --------------------------------------------------------------------------- apps and connections
@@ -164,6 +171,7 @@ def make_app(url: str) -> Celery:
         result_extended=True,
         result_expires=RESULT_TTL,
         worker_prefetch_multiplier=1,
+        worker_lost_wait=max(0.5, scaled(10)),  # Celery waits 10 s for a killed child's result before WorkerLostError
         worker_redirect_stdouts=False,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
@@ -307,7 +315,7 @@ def _runner(name: str, func: str) -> Any:
 
 def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
     """Run one delivery of a catalogue body with the lab's context, cancel flag and retry plan."""
-    lab = getattr(task.request, "lab", None) or {}
+    lab = getattr(task.request, "lab_delivery", None) or {}
     if not lab or lab.get("skip"):
         raise Ignore()  # a delivery the log says must not run (already finished, or a duplicate)
     job_id = task.request.id
@@ -382,7 +390,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     meta = record.get("meta") or {"task": task_name_of(task.name), "retry_plan": []}
     worker = _WORKER.get("name") or str(task.request.hostname or "")
     request = task.request
-    request.lab = {"task": meta.get("task", ""), "attempt": 0, "worker": worker, "meta": meta, "skip": False}
+    request.lab_delivery = {"task": meta.get("task", ""), "attempt": 0, "worker": worker, "meta": meta, "skip": False}
     if not record and not conn.exists(keys.job_stream(task_id)):
         # published straight to the broker, not through labs.jobs.submit(): record it so the log stays whole
         _emit(conn, task_id, "enqueued", "pending", meta, rq_status="PENDING",
@@ -396,12 +404,12 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
             and time.time() - float(previous.get("started", 0)) >= 0.9 * visibility_timeout()
         ):
             # the visibility timeout ran out while the first delivery still runs: the broker sent a copy
-            request.lab["skip"] = True
+            request.lab_delivery["skip"] = True
             return
         _emit(conn, task_id, "abandoned", "running", meta, rq_status="STARTED", attempt=last.attempt, worker=last.worker,
               reason="abandoned", error="the delivery before this one never finished (its worker died)",
               message="redelivered by the broker: the last delivery never finished")  # fmt: skip
-    attempt = request.lab["attempt"] = int(conn.incr(_deliveries_key(task_id)))
+    attempt = request.lab_delivery["attempt"] = int(conn.incr(_deliveries_key(task_id)))
     conn.expire(_deliveries_key(task_id), RESULT_TTL)
     entry = {
         "worker": worker,
@@ -417,13 +425,13 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
                         message=f"attempt {attempt} on {worker}", pid=os.getpid())  # fmt: skip
     if not event_id:  # the job is already over (cancelled while it waited): do not run it
-        request.lab["skip"] = True
+        request.lab_delivery["skip"] = True
         conn.hdel(RUNNING, task_id)
 
 
 def _context_of(conn: redis.Redis, task: Any, job_id: str) -> tuple[dict[str, Any], int, str]:
     """(meta, attempt, worker) of a job's current delivery, from the request or the running record."""
-    lab = getattr(task.request, "lab", None) if task is not None and task.request.id == job_id else None
+    lab = getattr(task.request, "lab_delivery", None) if task is not None and task.request.id == job_id else None
     if lab:
         return lab["meta"], lab["attempt"], lab["worker"]
     entry = _running_entry(conn, job_id)
@@ -431,7 +439,7 @@ def _context_of(conn: redis.Redis, task: Any, job_id: str) -> tuple[dict[str, An
 
 
 def _finish(conn: redis.Redis, job_id: str, task: Any) -> None:
-    lab = getattr(task.request, "lab", None) if task is not None and task.request.id == job_id else None
+    lab = getattr(task.request, "lab_delivery", None) if task is not None and task.request.id == job_id else None
     if lab and lab.get("skip"):
         return  # a skipped copy does not own the running record
     conn.hdel(RUNNING, job_id)
@@ -442,7 +450,7 @@ def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None
     if not _is_lab(task) or not task_id:
         return
     conn = _lab_conn(task.app)
-    lab = getattr(task.request, "lab", None) or {}
+    lab = getattr(task.request, "lab_delivery", None) or {}
     if state == "SUCCESS" and lab and not lab.get("skip"):
         _emit(conn, task_id, "completed", "completed", lab["meta"], rq_status="SUCCESS", attempt=lab["attempt"],
               worker=lab["worker"], message="done")  # fmt: skip
@@ -474,7 +482,10 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: 
 def _dead_letter(conn: redis.Redis, job_id: str, meta: dict[str, Any], reason: str, error: str, attempt: int, worker: str,
                  *, exhausted: bool = False) -> None:  # fmt: skip
     common = {"attempt": attempt, "worker": worker, "reason": reason, "error": error}
-    _emit(conn, job_id, "failed", "failed", meta, rq_status="FAILURE", retries_exhausted=exhausted, message=error, **common)
+    event_id, _ = _emit(conn, job_id, "failed", "failed", meta, rq_status="FAILURE", retries_exhausted=exhausted, message=error,
+                        **common)  # fmt: skip
+    if not event_id:
+        return  # it already had its verdict (a hard time limit is also a lost child): one dead letter, not two
     _emit(conn, job_id, "dead_lettered", "failed", meta, rq_status="FAILURE", attempts=attempt,
           message="sent to the dead-letter queue", **common)  # fmt: skip
     conn.zadd(keys.DEAD_LETTERS, {job_id: time.time()})
