@@ -657,8 +657,19 @@ def run_worker(kind: str | None = None, name: str | None = None, log_level: str 
     print(f"celery worker {name} ({POOLS[kind]}) listening on queue {queue()!r}", flush=True)
     argv = ["worker", "-P", POOLS[kind], "-c", "1", "-n", f"{name}@%h", "-Q", queue(),
             "--without-gossip", "--without-mingle", "-l", log_level]  # fmt: skip
+    if os.environ.get("LAB_CELERY_TASK_EVENTS", "0") not in {"", "0", "false", "no", "off"}:
+        argv.append("-E")  # task events for Flower from the first job (Flower also asks for them when it starts)
     app.worker_main(argv)
     return 0
+
+
+def flower_command(host: str = "127.0.0.1", port: int = 5555) -> list[str]:
+    """Flower on this process's broker (``celery -A labs.engines.celery flower``), bound to ``host``.
+
+    Flower refuses its HTTP API (``/api/workers``, ``/api/tasks``) unless started
+    with ``FLOWER_UNAUTHENTICATED_API=true`` or basic auth (``FLOWER_BASIC_AUTH=user:password``).
+    """
+    return [sys.executable, "-m", "celery", "-A", __name__, "flower", f"--address={host}", f"--port={port}"]
 
 
 # --------------------------------------------------------------------------- the engine
