@@ -145,6 +145,7 @@ STRINGS: dict[str, dict[str, str]] = {
     # submit
     "submit.header": {"zh": "寄快递：提交任务", "en": "Send parcels: submit jobs"},
     "submit.task": {"zh": "任务（目录中的一种）", "en": "Task (from the catalogue)"},
+    "submit.engine": {"zh": "引擎（谁来送：RQ 或 Celery）", "en": "Engine (who delivers: RQ or Celery)"},
     "submit.params": {"zh": "参数", "en": "Parameters"},
     "submit.retry": {"zh": "重试策略（快递重新投递）", "en": "Retry policy (redelivery)"},
     "submit.max_retries": {"zh": "最多重试次数", "en": "Max retries"},

@@ -167,8 +167,7 @@ def make_app(url: str) -> Celery:
         task_default_queue=queue(),
         task_acks_late=late,
         task_reject_on_worker_lost=late,
-        task_track_started=True,
-        result_extended=True,
+        task_track_started=False,  # the log records "started"; PROGRESS comes from update_state in progress()
         result_expires=RESULT_TTL,
         worker_prefetch_multiplier=1,
         worker_lost_wait=max(0.5, scaled(10)),  # Celery waits 10 s for a killed child's result before WorkerLostError
@@ -342,7 +341,12 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
     except Exception as exc:
         retries = int(task.request.retries or 0)
         if retries < len(plan):  # the seed's `raise self.retry(exc=e, countdown=...)`, with the lab's plan
-            raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan)) from None
+            header = {
+                **(getattr(task.request, "lab", None) or {}),
+                "meta": lab["meta"],
+                "redeliveries": lab["attempt"] - retries - 1,
+            }
+            raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan), headers={"lab": header}) from None
         raise
 
 
@@ -386,46 +390,85 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if not _is_lab(task) or not task_id:
         return
     conn = _lab_conn(task.app)
-    record = _load(conn.get(_record_key(task_id)))
+    header = getattr(task.request, "lab", None)
+    if header and header.get("meta") and not (task.request.delivery_info or {}).get("redelivered"):
+        _start_fresh(conn, task, task_id, header)  # the common case: one round trip
+        return
+    with conn.pipeline(transaction=False) as pipe:  # one round trip for what the worker must know first
+        pipe.get(_record_key(task_id))
+        pipe.xrevrange(keys.job_stream(task_id), count=1)
+        pipe.hget(RUNNING, task_id)
+        pipe.incr(_deliveries_key(task_id))
+        pipe.expire(_deliveries_key(task_id), RESULT_TTL)
+        raw_record, newest, raw_previous, attempt, _ = pipe.execute()
+    record = _load(raw_record)
     meta = record.get("meta") or {"task": task_name_of(task.name), "retry_plan": []}
     worker = _WORKER.get("name") or str(task.request.hostname or "")
     request = task.request
-    request.lab_delivery = {"task": meta.get("task", ""), "attempt": 0, "worker": worker, "meta": meta, "skip": False}
-    if not record and not conn.exists(keys.job_stream(task_id)):
+    request.lab_delivery = {"task": meta.get("task", ""), "attempt": int(attempt), "worker": worker, "meta": meta, "skip": False}
+    if not record and not newest:
         # published straight to the broker, not through labs.jobs.submit(): record it so the log stays whole
         _emit(conn, task_id, "enqueued", "pending", meta, rq_status="PENDING",
               message="enqueued outside the lab (not through submit())")  # fmt: skip
-    last = _last_event(conn, task_id)
+    last = events.parse(*newest[0]) if newest else None
     if last is not None and last.state == "running":
-        previous = _running_entry(conn, task_id)
-        if (
-            previous
-            and _worker_alive(conn, previous)
-            and time.time() - float(previous.get("started", 0)) >= 0.9 * visibility_timeout()
-        ):
+        previous = _load(raw_previous)
+        late = time.time() - float(previous.get("started", 0)) >= 0.9 * visibility_timeout()
+        if previous and late and _worker_alive(conn, previous):
             # the visibility timeout ran out while the first delivery still runs: the broker sent a copy
             request.lab_delivery["skip"] = True
+            conn.decr(_deliveries_key(task_id))
             return
         _emit(conn, task_id, "abandoned", "running", meta, rq_status="STARTED", attempt=last.attempt, worker=last.worker,
               reason="abandoned", error="the delivery before this one never finished (its worker died)",
               message="redelivered by the broker: the last delivery never finished")  # fmt: skip
-    attempt = request.lab_delivery["attempt"] = int(conn.incr(_deliveries_key(task_id)))
-    conn.expire(_deliveries_key(task_id), RESULT_TTL)
-    entry = {
-        "worker": worker,
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "worker_pid": _WORKER.get("pid") or os.getpid(),
-        "attempt": attempt,
-        "acks_late": bool(task.acks_late),
-        "pool": _WORKER.get("pool", ""),
-        "started": time.time(),
-    }
-    conn.hset(RUNNING, task_id, json.dumps(entry))  # before "started": whoever sees it running finds its worker
-    event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
-                        message=f"attempt {attempt} on {worker}", pid=os.getpid())  # fmt: skip
+    entry = _running_record(task, int(attempt), worker)
+    event_id, _ = _emit(  # the running record first, in the same round trip: whoever sees it running finds its worker
+        conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=int(attempt), worker=worker,
+        message=f"attempt {attempt} on {worker}", pid=os.getpid(),
+        also=lambda pipe: pipe.hset(RUNNING, task_id, entry),
+    )  # fmt: skip
     if not event_id:  # the job is already over (cancelled while it waited): do not run it
         request.lab_delivery["skip"] = True
+        conn.hdel(RUNNING, task_id)
+
+
+def _running_record(task: Any, attempt: int, worker: str) -> str:
+    return json.dumps(
+        {
+            "worker": worker,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "worker_pid": _WORKER.get("pid") or os.getpid(),
+            "attempt": attempt,
+            "acks_late": bool(task.acks_late),
+            "pool": _WORKER.get("pool", ""),
+            "started": time.time(),
+        }
+    )
+
+
+def _start_fresh(conn: redis.Redis, task: Any, task_id: str, header: dict[str, Any]) -> None:
+    """``started`` for a delivery the broker did not redeliver: nothing to look up, the message says it all.
+
+    Its meta travels in the message header; its attempt is the retries so far plus the redeliveries
+    an earlier delivery went through (carried on by the retry's header).
+    """
+    meta = header["meta"]
+    attempt = int(task.request.retries or 0) + 1 + int(header.get("redeliveries") or 0)
+    worker = _WORKER.get("name") or str(task.request.hostname or "")
+    task.request.lab_delivery = {"task": meta.get("task", ""), "attempt": attempt, "worker": worker, "meta": meta,
+                                 "skip": False}  # fmt: skip
+    entry = _running_record(task, attempt, worker)
+
+    def also(pipe: Any) -> None:  # the running record before the event: whoever sees it running finds its worker
+        pipe.hset(RUNNING, task_id, entry)
+        pipe.set(_deliveries_key(task_id), attempt, ex=RESULT_TTL)
+
+    event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
+                        message=f"attempt {attempt} on {worker}", pid=os.getpid(), also=also)  # fmt: skip
+    if not event_id:  # the job is already over (cancelled while it waited): do not run it
+        task.request.lab_delivery["skip"] = True
         conn.hdel(RUNNING, task_id)
 
 
@@ -453,7 +496,8 @@ def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None
     lab = getattr(task.request, "lab_delivery", None) or {}
     if state == "SUCCESS" and lab and not lab.get("skip"):
         _emit(conn, task_id, "completed", "completed", lab["meta"], rq_status="SUCCESS", attempt=lab["attempt"],
-              worker=lab["worker"], message="done")  # fmt: skip
+              worker=lab["worker"], message="done", also=lambda pipe: pipe.hdel(RUNNING, task_id))  # fmt: skip
+        return
     _finish(conn, task_id, task)
 
 
@@ -694,7 +738,7 @@ class CeleryEngine(Engine):
                 task_id=job_id,
                 soft_time_limit=soft,
                 time_limit=hard,
-                headers={"lab": {"task": task, "data": job["data"]}},
+                headers={"lab": {"task": task, "data": job["data"], "meta": job["meta"]}},
             )
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc), engine=ENGINE)
