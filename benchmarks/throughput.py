@@ -1,12 +1,17 @@
-"""Jobs per second for no-op jobs: the lab's instrumented worker vs bare RQ, same worker class, same Redis.
+"""Jobs per second for no-op jobs: the lab's instrumented worker vs the bare engine, same worker class, same Redis.
 
     python benchmarks/throughput.py                    # REDIS_URL if set, else an embedded broker
     REDIS_URL=redis://127.0.0.1:6379/13 python benchmarks/throughput.py --jobs 3000
+    python benchmarks/throughput.py --engine celery    # the lab's Celery vs bare Celery (benchmarks/bare_celery.py)
 
 Both sides run the same worker class (SimpleWorker by default, ``--kind fork``
 for the forking Worker) in burst mode over the same broker; the queue is filled
 first, then only the draining is timed. The lab's side pays for its lifecycle
 events (started, completed) on every job; the goal is a ratio >= 0.8.
+
+With ``--engine celery`` both sides are Celery worker processes (``--kind simple``: the solo pool,
+``fork``: prefork with one child) started on a filled queue; the draining is timed from the
+result backend's ``date_done`` of the first and the last job, so the workers' start-up is left out.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -56,11 +65,65 @@ def run_lab(conn: redis.Redis, kind: str, n: int) -> float:
     return n / elapsed
 
 
+POOLS = {"simple": "solo", "fork": "prefork"}
+HERE = Path(__file__).resolve().parent
+
+
+def _drain_rate(conn: redis.Redis, ids: list[str], worker: subprocess.Popen[bytes], timeout: float = 600) -> float:
+    """Jobs per second between the first and the last ``date_done`` in Celery's result backend."""
+    import json
+
+    keys = [f"celery-task-meta-{job_id}" for job_id in ids]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            metas = [json.loads(raw) for raw in conn.mget(keys) if raw]
+            if sum(m.get("status") == "SUCCESS" for m in metas) == len(ids):
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError(f"only {len(metas)} of {len(ids)} Celery jobs finished")
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    done = sorted(datetime.fromisoformat(m["date_done"]).timestamp() for m in metas)
+    return (len(done) - 1) / (done[-1] - done[0])
+
+
+def run_bare_celery(conn: redis.Redis, url: str, kind: str, n: int) -> float:
+    env = {**os.environ, "BENCH_BROKER": url, "PYTHONPATH": str(HERE)}
+    sys.path.insert(0, str(HERE))  # bare_celery.py beside this script
+    os.environ["BENCH_BROKER"] = url
+    from bare_celery import app
+
+    ids = [app.send_task("bench.noop", kwargs={"value": i}).id for i in range(n)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bare_celery", "worker", "-P", POOLS[kind], "-c", "1", "-Q", "bench-bare",
+         "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return _drain_rate(conn, ids, worker)
+
+
+def run_lab_celery(conn: redis.Redis, url: str, kind: str, n: int) -> float:
+    os.environ["LAB_QUEUE"] = "bench-lab"
+    ids = [submit(conn, "noop", {"value": i}, engine="celery") for i in range(n)]
+    env = {**os.environ, "REDIS_URL": url, "LAB_QUEUE": "bench-lab"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "labs", "worker", "--engine", "celery", f"--{kind}", "--log-level", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    rate = _drain_rate(conn, ids, worker)
+    assert all(conn.hget("lab:states", job_id) == b"completed" for job_id in ids), "every lab job is completed in the log"
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--kind", choices=["simple", "fork"], default="simple")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engine", choices=["rq", "celery"], default="rq")
     args = parser.parse_args()
     os.environ.setdefault("LAB_TIME_SCALE", "1")
 
@@ -71,11 +134,16 @@ def main() -> None:
         url = broker.url
     conn = redis.Redis.from_url(url)
     where = "embedded broker (fakeredis)" if broker else url
-    print(f"broker: {where}   worker class: {args.kind}   jobs per run: {args.jobs}   rounds: {args.rounds}")
+    print(f"broker: {where}   engine: {args.engine}   worker class: {args.kind}   jobs: {args.jobs}   rounds: {args.rounds}")
     bare, lab = [], []
     try:
         for _ in range(args.rounds):  # alternate, so drift hits both sides alike
             conn.flushdb()
+            if args.engine == "celery":
+                bare.append(run_bare_celery(conn, url, args.kind, args.jobs))
+                conn.flushdb()
+                lab.append(run_lab_celery(conn, url, args.kind, args.jobs))
+                continue
             bare.append(run_bare(conn, args.kind, args.jobs))
             conn.flushdb()
             lab.append(run_lab(conn, args.kind, args.jobs))
@@ -85,7 +153,8 @@ def main() -> None:
             broker.stop()
     b, la = statistics.median(bare), statistics.median(lab)
     print(f"{'':24}{'median':>10}{'runs':>30}")
-    print(f"{'bare RQ  (jobs/s)':24}{b:10.1f}   {', '.join(f'{x:.1f}' for x in bare):>27}")
+    name = "RQ" if args.engine == "rq" else "Celery"
+    print(f"{f'bare {name} (jobs/s)':24}{b:10.1f}   {', '.join(f'{x:.1f}' for x in bare):>27}")
     print(f"{'lab      (jobs/s)':24}{la:10.1f}   {', '.join(f'{x:.1f}' for x in lab):>27}")
     print(f"ratio lab / bare: {la / b:.2f}   (goal >= 0.80)")
 

@@ -2,8 +2,8 @@
 
 python -m labs up                 broker (if needed), workers, API and dashboard
 python -m labs broker             the embedded broker alone
-python -m labs worker [--simple]  one worker
-python -m labs submit TASK '{"steps": 5}' --wait
+python -m labs worker [--simple]  one worker (--engine celery: a Celery worker)
+python -m labs submit TASK '{"steps": 5}' --wait [--engine celery]
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
@@ -46,6 +46,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from .worker import make_worker, preload, stop_with_parent
 
+    if args.engine != "rq":
+        from .engines import get_engine
+
+        return get_engine(args.engine).run_worker(args.kind, name=args.name, log_level=args.log_level)  # type: ignore[attr-defined]
+
     worker = make_worker(_conn(), args.kind, name=args.name)
     warmed = preload()
     print(f"worker {worker.name}: " + "; ".join(f"{module}: {said}" for module, said in warmed.items()), flush=True)
@@ -68,7 +73,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as exc:
         raise LabError(f"params and --retry must be JSON: {exc}") from None
     student = check_name(args.student) if args.student else None
-    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout, student=student)
+    job_id = submit(conn, args.task, params, retry=retry, timeout=args.timeout, student=student, engine=args.engine)
     print(job_id, flush=True)
     if args.wait:
         result = wait_for(conn, job_id, timeout=args.wait)
@@ -141,10 +146,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)  # also when started from a script that ignores Ctrl-C
     try:
-        for i in range(args.workers):
-            procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
-        wait_for_workers(get_connection(), args.workers)
-        print(f"workers  : {args.workers} x {args.kind}")
+        engines = ["rq", "celery"] if args.engine == "all" else [args.engine]
+        if "rq" in engines:
+            for i in range(args.workers):
+                procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
+            wait_for_workers(get_connection(), args.workers)
+            print(f"workers  : {args.workers} x {args.kind}")
+        if "celery" in engines:
+            procs += start_celery(args)
         if not args.no_api:
             procs.append(spawn(python_cmd("api", "--host", args.host, "--port", str(args.api_port)), "api"))
             print(f"API      : http://{args.host}:{args.api_port}  (docs: /docs)")
@@ -184,6 +193,52 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_celery(args: argparse.Namespace) -> list[Any]:
+    """Celery workers on the same broker, and Flower (the seed's monitoring tool) on loopback unless told otherwise."""
+    from .broker import get_connection
+    from .engines.celery import flower_command
+    from .launcher import engine_workers, spawn, start_worker
+
+    kind = args.kind if args.kind in {"fork", "simple"} else "fork"
+    names = [f"celery-{kind}-worker-{i + 1}-{os.getpid()}" for i in range(args.celery_workers)]
+    events = {} if args.no_flower else {"LAB_CELERY_TASK_EVENTS": "1"}  # what Flower shows comes from task events
+    procs = [start_worker(kind, name=name, engine="celery", env=events) for name in names]
+    deadline = time.monotonic() + 30
+    while {w["name"] for w in engine_workers(get_connection(), "celery")} < set(names):
+        if time.monotonic() > deadline:
+            raise LabError("the Celery workers did not register within 30 s; see .lab/logs/")
+        time.sleep(0.1)
+    print(f"celery   : {args.celery_workers} x {kind} (Celery {'prefork' if kind == 'fork' else 'solo'} pool)")
+    if not args.no_flower:
+        env = {} if settings().flower_basic_auth else {"FLOWER_UNAUTHENTICATED_API": "true"}
+        procs.append(spawn(flower_command(args.flower_host, args.flower_port), "flower", env))
+        wait_for_http(f"http://{args.flower_host}:{args.flower_port}/healthcheck", procs[-1], "Flower")
+        auth = "basic auth (FLOWER_BASIC_AUTH)" if not env else "open API"
+        auth += ", loopback only" if args.flower_host in LOOPBACK else ""
+        print(f"flower   : http://{args.flower_host}:{args.flower_port}  ({auth})")
+    return procs
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def wait_for_http(url: str, proc: Any, what: str, timeout: float = 30.0) -> None:
+    """Block until ``url`` answers (or ``proc`` exits: its log says why)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"{what} exited ({proc.returncode}); see .lab/logs/")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise LabError(f"{what} did not answer at {url} within {timeout:g} s")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .exercises.check import run
 
@@ -215,6 +270,12 @@ def cmd_readme(args: argparse.Namespace) -> int:
     return 0
 
 
+def engine_names() -> list[str]:
+    from .engines import names
+
+    return names()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m labs", description="Long-Task Lab (长任务实验室)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--engine", default="rq", choices=engine_names(), help="which engine's worker (default rq)")
 
     p = add("submit", cmd_submit, "submit a catalogue task")
     p.add_argument("task")
@@ -244,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float)
     p.add_argument("--wait", type=float, nargs="?", const=60.0, help="wait for a final state (seconds)")
     p.add_argument("--student", help="record the job as this student's (classroom namespaces)")
+    p.add_argument("--engine", default="rq", choices=engine_names(), help="which engine runs it (default rq)")
 
     p = add("status", cmd_status, "a job's state and events")
     p.add_argument("job_id")
@@ -266,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-port", type=int, default=0)
     p.add_argument("--no-api", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--engine", default="rq", choices=[*engine_names(), "all"], help="whose workers to start (default rq)")
+    p.add_argument("--celery-workers", type=int, default=2, help="Celery workers with --engine celery|all")
+    p.add_argument("--no-flower", action="store_true", help="do not start Flower with the Celery workers")
+    p.add_argument("--flower-host", default="127.0.0.1", help="Flower's address (default loopback only)")
+    p.add_argument("--flower-port", type=int, default=5555)
 
     from .exercises.check import add_arguments
 

@@ -1,12 +1,13 @@
 """The dead-letter queue (类比7: 退件处理中心 / the returns centre).
 
-A job whose retries are exhausted (or whose error is permanent) stays in RQ's
-``FailedJobRegistry`` and gets a ``dead_lettered`` event with its reason and
-attempt history. Here a person (or the ``handle_failed_tasks`` sweeper) can
+A job whose retries are exhausted (or whose error is permanent) gets a
+``dead_lettered`` event with its reason and attempt history, and stays in its
+engine's failed registry: RQ's ``FailedJobRegistry``, or for an engine with
+none of its own (Celery) the lab's ``lab:dlq:jobs``. Here a person (or the ``handle_failed_tasks`` sweeper) can
 list and inspect what came back, redrive a parcel (optionally with a corrected
 address), discard it, or purge the lot. A redrive is a *new* delivery with a
-new tracking number, linked to the failed one, so the original's history
-never changes. Cancelled jobs are not returns: they are not listed here.
+new tracking number, linked to the failed one, on the same engine (or another
+one), so the original's history never changes. Cancelled jobs are not returns: they are not listed here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rq.registry import FailedJobRegistry
 
 from . import events, keys, students
 from .errors import LabError
-from .task_queue import SERIALIZER, fetch_job, lab_queue
+from .jobs import engine_for, engine_of
+from .task_queue import SERIALIZER, lab_queue
 
 log = logging.getLogger(__name__)
 
@@ -61,50 +63,68 @@ def _attempts(history: list[events.Event]) -> list[dict[str, Any]]:
 def _entry(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
     history = events.job_events(conn, job_id)
     dead = [e for e in history if e.event == "dead_lettered"]
-    try:
-        job = fetch_job(conn, job_id)
-    except NoSuchJobError:
-        job = None
     if not dead:
         return None  # a cancelled job, or one RQ failed outside the lab
+    engine = engine_of(history)
+    record = engine_for(engine).record(conn, job_id)
+    meta = record["meta"] if record else {}
     last = dead[-1]
     return {
         "id": job_id,
-        "task": last.task or (job.meta.get("task", "") if job else ""),
-        "params": job.kwargs if job else {},
+        "task": last.task or meta.get("task", ""),
+        "params": record["params"] if record else {},
         "reason": last.data.get("reason", ""),
         "error": last.data.get("error", ""),
         "attempts": last.data.get("attempts", len(_attempts(history))),
         "failed_at": last.ts,
         "history": _attempts(history),
-        "retry_policy": job.meta.get("retry_policy") if job else None,
-        "timeout": job.meta.get("timeout") if job else None,
-        "logged": bool(job and job.meta.get("dlq_logged_at")),
-        "student": last.data.get("student") or (job.meta.get("student") if job else None),
+        "retry_policy": meta.get("retry_policy") if record else None,
+        "timeout": meta.get("timeout") if record else None,
+        "logged": bool(meta.get("dlq_logged_at")),
+        "student": last.data.get("student") or meta.get("student"),
+        "engine": engine,
     }
+
+
+def _ids(conn: redis.Redis, limit: int | None = None) -> tuple[list[str], bool]:
+    """Dead-lettered job ids, newest first within each source, and whether there is more than RQ's."""
+    rq_ids = registry(conn).get_job_ids(0, limit - 1, desc=True) if limit else registry(conn).get_job_ids(desc=True)
+    others = [raw.decode() for raw in conn.zrevrange(keys.DEAD_LETTERS, 0, (limit or 0) - 1)]
+    return [*rq_ids, *others], bool(others)
 
 
 def list_entries(conn: redis.Redis, limit: int = 1000, student: str | None = None) -> list[dict[str, Any]]:
     """What is in the returns centre, newest first (only ``student``'s parcels if given)."""
     if student is None:
-        ids = registry(conn).get_job_ids(0, limit - 1, desc=True)
+        ids, mixed = _ids(conn, limit)
     else:
-        every = registry(conn).get_job_ids(desc=True)
-        ids = [i for i, owner in zip(every, students.owners_of(conn, every), strict=True) if owner == student][:limit]
-    return [entry for job_id in ids if (entry := _entry(conn, job_id))]
+        every, mixed = _ids(conn)
+        ids = [i for i, owner in zip(every, students.owners_of(conn, every), strict=True) if owner == student]
+        ids = ids if mixed else ids[:limit]
+    entries = [entry for job_id in ids if (entry := _entry(conn, job_id))]
+    if mixed:  # more than one engine's registry: newest first across them
+        entries = sorted(entries, key=lambda entry: -entry["failed_at"])[:limit]
+    return entries
+
+
+def _held(conn: redis.Redis, job_id: str) -> bool:
+    return conn.zscore(keys.DEAD_LETTERS, job_id) is not None or job_id in registry(conn).get_job_ids()
 
 
 def inspect(conn: redis.Redis, job_id: str) -> dict[str, Any]:
     """One returned parcel with its full attempt history and events."""
-    entry = _entry(conn, job_id) if job_id in registry(conn).get_job_ids() else None
+    entry = _entry(conn, job_id) if _held(conn, job_id) else None
     if entry is None:
         raise NotInDeadLetterQueue(f"job {job_id!r} is not in the dead-letter queue")
     entry["events"] = [e.to_dict() for e in events.job_events(conn, job_id)]
     return entry
 
 
-def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None) -> str:
-    """Send a returned parcel again as a new delivery (optionally with corrected params)."""
+def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None, engine: str | None = None) -> str:
+    """Send a returned parcel again as a new delivery (optionally with corrected params).
+
+    It goes to the same engine as the original unless ``engine`` names another.
+    """
     from .jobs import submit
 
     entry = inspect(conn, job_id)
@@ -116,8 +136,10 @@ def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None
         timeout=entry["timeout"],
         redrive_of=job_id,
         student=students.owner_of(conn, job_id),  # a redelivery stays the student's parcel
+        engine=engine or entry["engine"],
     )
     registry(conn).remove(job_id)
+    conn.zrem(keys.DEAD_LETTERS, job_id)
     events.emit(
         conn, job_id, "redriven", "failed", task=entry["task"], rq_status="failed",
         message=f"redriven as {new_id}", new_id=new_id, corrected=params is not None,
@@ -128,11 +150,14 @@ def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None
 def discard(conn: redis.Redis, job_id: str) -> None:
     """Throw a returned parcel away (its event history stays)."""
     entry = inspect(conn, job_id)
-    reg = registry(conn)
-    try:
-        reg.remove(job_id, delete_job=True)
-    except NoSuchJobError:
-        reg.remove(job_id)
+    if conn.zrem(keys.DEAD_LETTERS, job_id):
+        engine_for(entry["engine"]).forget(conn, job_id)
+    else:
+        reg = registry(conn)
+        try:
+            reg.remove(job_id, delete_job=True)
+        except NoSuchJobError:
+            reg.remove(job_id)
     events.emit(conn, job_id, "discarded", "failed", task=entry["task"], rq_status="failed", message="discarded")
 
 
@@ -163,12 +188,7 @@ def sweep(conn: redis.Redis, limit: int = 1000) -> dict[str, Any]:
                     entry["attempts"])  # fmt: skip
         conn.lpush(keys.DLQ_LOG, json.dumps(line))
         conn.ltrim(keys.DLQ_LOG, 0, DLQ_LOG_MAX - 1)
-        try:
-            job = fetch_job(conn, entry["id"])
-            job.meta["dlq_logged_at"] = line["logged_at"]
-            job.save_meta()
-        except NoSuchJobError:
-            pass
+        engine_for(entry["engine"]).update_meta(conn, entry["id"], dlq_logged_at=line["logged_at"])
         logged.append(line)
     return {"seen": len(entries), "logged": len(logged), "entries": logged}
 

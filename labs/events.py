@@ -222,11 +222,12 @@ def cancel_requested_at_last_emit(job_id: str) -> bool:
 
 
 def tags(meta: dict[str, Any]) -> dict[str, Any]:
-    """Extra fields every event of a job carries (the batch it belongs to), from its RQ meta.
+    """Extra fields every event of a job carries (its engine, the batch it belongs to), from its meta.
 
     (Its student, in a classroom, is added by the append script from ``lab:owners``.)
     """
-    return {"batch": meta["batch"]} if meta.get("batch") else {}
+    out = {"engine": meta["engine"]} if meta.get("engine") else {}
+    return {**out, "batch": meta["batch"]} if meta.get("batch") else out
 
 
 def _text(value: bytes | str) -> str:

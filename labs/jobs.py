@@ -1,36 +1,51 @@
 """Sending parcels and asking where they are: submit, cancel and look up jobs.
 
 :func:`submit` is the seed's ``.delay()``: it validates the task against the
-catalogue, plans its retries, records the ``enqueued`` event *before* the job
-reaches the queue (so no worker can start it first) and returns the job id,
-the parcel's tracking number (快递单号).
+catalogue, plans its retries, has the engine record the ``enqueued`` event
+*before* the job reaches the queue (so no worker can start it first) and
+returns the job id, the parcel's tracking number (快递单号).
+
+Which engine runs the job (``rq`` by default, ``celery``) is a name: this
+module reaches the engine through :func:`engine_for`, as the catalogue names
+its bodies, so the core never imports the runtime layer (:mod:`labs.engines`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import importlib
 import json
-import math
 import time
 import uuid
 from typing import Any
 
 import redis
-from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus
 
 from . import events, keys, students
 from .catalogue import get_spec
-from .clock import scaled
 from .errors import InvalidParams, LabError
-from .retry import RetryPolicy, to_rq
-from .states import is_terminal, state_of
-from .task_queue import SERIALIZER, fetch_job, lab_queue
+from .retry import RetryPolicy
+from .states import state_of
 
 RESULT_TTL = 7 * 24 * 3600
 FAILURE_TTL = 7 * 24 * 3600
-PENDING_STATUSES = {"queued", "scheduled", "deferred", "created"}
+ENGINES_PACKAGE = "labs.engines"
+DEFAULT_ENGINE = "rq"
+
+
+def engine_for(name: str | None = None) -> Any:
+    """The engine called ``name`` (:func:`labs.engines.get_engine`; unknown names list the engines)."""
+    return importlib.import_module(ENGINES_PACKAGE).get_engine(name or DEFAULT_ENGINE)
+
+
+def engine_of(history: list[events.Event]) -> str:
+    """Which engine a job was sent to, from its ``enqueued`` event (``rq`` for jobs from before engines)."""
+    return str(history[0].data.get("engine") or DEFAULT_ENGINE) if history else DEFAULT_ENGINE
+
+
+def job_engine(conn: redis.Redis, job_id: str) -> str:
+    """Which engine runs ``job_id`` (reads only the job's first event)."""
+    first = conn.xrange(keys.job_stream(job_id), count=1)
+    return engine_of([events.parse(*first[0])]) if first else DEFAULT_ENGINE
 
 
 class UnknownJob(LabError, KeyError):
@@ -53,11 +68,6 @@ def _policy(retry: RetryPolicy | dict[str, Any] | None, default: RetryPolicy) ->
         raise InvalidParams(f"retry: {exc}") from None
 
 
-def job_timeout(seconds: float) -> int:
-    """A timeout in demo seconds as RQ's whole seconds (scaled; RQ's alarm needs >= 1 s)."""
-    return max(1, math.ceil(scaled(seconds)))
-
-
 def submit(
     conn: redis.Redis,
     task: str,
@@ -69,11 +79,13 @@ def submit(
     job_id: str | None = None,
     batch: str | None = None,
     student: str | None = None,
+    engine: str | None = None,
 ) -> str:
-    """Validate and enqueue one catalogue task; return its job id (快递单号).
+    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``); return its job id (快递单号).
 
     ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
     """
+    runner = engine_for(engine)
     spec = get_spec(task)
     kwargs = spec.validate(params)
     try:
@@ -97,91 +109,49 @@ def submit(
         "submitted_at": time.time(),
         "batch": batch,
         "student": student,
+        "engine": runner.name,
     }
-    data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo}
+    data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo, "engine": runner.name}
     if redrive_of:
         data["redrive_of"] = redrive_of
     if batch:
         data["batch"] = batch
     students.set_owner(conn, job_id, student)  # every event of the job will carry the name
-    events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **data)
-    try:
-        lab_queue(conn).enqueue(
-            spec.func,
-            kwargs=kwargs,
-            job_id=job_id,
-            retry=to_rq(delays),
-            job_timeout=job_timeout(timeout_demo),
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
-            meta=meta,
-            description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
-        )
-    except Exception as exc:
-        events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
-        raise
+    job = {"id": job_id, "task": task, "func": spec.func, "params": kwargs, "retry_plan": delays,
+           "timeout": timeout_demo, "meta": meta, "data": data}  # fmt: skip
+    runner.submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
     return job_id
-
-
-def _worker_kind(conn: redis.Redis, worker_name: str | None) -> str:
-    if not worker_name:
-        return ""
-    value = conn.hget(f"rq:worker:{worker_name}", "lab_kind")
-    return value.decode() if value else ""
 
 
 def cancel(conn: redis.Redis, job_id: str) -> str:
     """Cancel a job: a pending one never runs, a running one is stopped.
 
-    A forking worker's job is stopped with RQ's stop-job command; on every
-    worker kind the job's cancel flag makes its next ``progress()`` call raise.
-    Either way the job ends ``failed`` with reason ``cancelled``. Returns the
-    job's state after the request.
+    The job's engine stops it its own way (RQ's stop-job command on a forking
+    worker, Celery's revoke); on every engine and worker kind the job's cancel
+    flag makes its next ``progress()`` call raise. Either way the job ends
+    ``failed`` with reason ``cancelled``. Returns the job's state after the request.
     """
-    try:
-        job = fetch_job(conn, job_id)
-    except NoSuchJobError:
-        raise UnknownJob(f"no job with id {job_id!r}") from None
-    status = job.get_status().value
-    if is_terminal(state_of(status)):
-        return state_of(status)
-    conn.set(keys.cancel_flag(job_id), "1", ex=FAILURE_TTL)
-    task = job.meta.get("task", "")
-    if status in PENDING_STATUSES:
-        with contextlib.suppress(InvalidJobOperation):
-            job.cancel()
-        if job.get_status().value == "canceled":
-            events.emit(
-                conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
-                attempt=int(job.meta.get("attempt", 1)) - 1, reason="cancelled",
-                message="cancelled before a worker picked it up",
-            )  # fmt: skip
-            return "failed"
-    if job.get_status().value == "started" and _worker_kind(conn, job.worker_name) in {"fork", "spawn"}:
-        with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
-            send_stop_job_command(conn, job_id, serializer=SERIALIZER)
-    return state_of(job.get_status().value)
+    state = engine_for(job_engine(conn, job_id)).cancel(conn, job_id)
+    if state is None:
+        raise UnknownJob(f"no job with id {job_id!r}")
+    return state
 
 
 def job_view(conn: redis.Redis, job_id: str, *, with_events: bool = True) -> dict[str, Any]:
-    """Everything known about one job, from RQ's record and the event log."""
+    """Everything known about one job, from its engine's record and the event log."""
     history = events.job_events(conn, job_id)
-    try:
-        job: Job | None = fetch_job(conn, job_id)
-    except NoSuchJobError:
-        job = None
-    if job is None and not history:
+    engine = engine_of(history)
+    record = engine_for(engine).record(conn, job_id)
+    if record is None and not history:
         raise UnknownJob(f"no job with id {job_id!r}")
-    rq_status = job.get_status(refresh=False).value if job and job.get_status(refresh=False) else ""
+    rq_status = record["status"] if record else ""
     # the state comes from the history read above, so the view is one consistent snapshot
     state = history[-1].state if history else state_of(rq_status)
-    meta = job.meta if job else {}
+    meta = record["meta"] if record else {}
     last_progress = next((e.progress for e in reversed(history) if e.progress), None)
     reason = next((e.data.get("reason") for e in reversed(history) if e.data.get("reason")), None)
     error = next((e.data.get("error") for e in reversed(history) if e.data.get("error")), None)
-    result = None
-    if job is not None and rq_status == JobStatus.FINISHED.value:
-        result = job.return_value()
+    result = record["result"] if record else None
     return {
         "id": job_id,
         "task": meta.get("task") or (history[0].task if history else ""),
@@ -197,6 +167,7 @@ def job_view(conn: redis.Redis, job_id: str, *, with_events: bool = True) -> dic
         "redrive_of": meta.get("redrive_of"),
         "batch": meta.get("batch"),
         "student": meta.get("student"),
+        "engine": meta.get("engine") or engine,
         "events": [e.to_dict() for e in history] if with_events else None,
         "last_event_id": history[-1].id if history else None,
     }

@@ -22,6 +22,10 @@ STUDENTS = f"{PREFIX}:students"
 STUDENT_TOKENS = f"{PREFIX}:student_tokens"
 """Hash: SHA-256 of a token -> student name."""
 
+DEAD_LETTERS = f"{PREFIX}:dlq:jobs"
+"""Sorted set: job id -> when it was dead-lettered, for engines with no failed-job registry of their own
+(Celery). RQ's dead letters stay in RQ's ``FailedJobRegistry``."""
+
 DLQ_LOG = f"{PREFIX}:dlq:log"
 """List: what the ``handle_failed_tasks`` sweeper logged (capped)."""
 
@@ -29,6 +33,11 @@ DLQ_LOG = f"{PREFIX}:dlq:log"
 def job_stream(job_id: str) -> str:
     """The per-job lifecycle stream."""
     return f"{PREFIX}:events:{job_id}"
+
+
+def engine_key(engine: str, *parts: str) -> str:
+    """A key an engine keeps for itself (e.g. ``lab:celery:job:<id>``, its record of a job)."""
+    return ":".join((PREFIX, engine, *parts))
 
 
 def cancel_flag(job_id: str) -> str:

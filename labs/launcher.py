@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from rq import Worker
 
+from .engines import get_engine
 from .settings import REPO_ROOT, child_environment, state_dir
 from .task_queue import lab_queue
 
@@ -38,13 +39,21 @@ def spawn(cmd: list[str], name: str, env: dict[str, str] | None = None) -> subpr
     )
 
 
-def start_worker(kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``python -m labs worker`` as a background process; it stops when this process ends."""
-    args = ["worker", f"--{kind}"]
-    if name:
-        args += ["--name", name]
+def start_worker(
+    kind: str = "fork", name: str | None = None, env: dict[str, str] | None = None, engine: str = "rq"
+) -> subprocess.Popen[bytes]:
+    """Start a worker of ``engine`` (``python -m labs worker``) as a background process; it stops when this process ends."""
+    if engine == "rq":
+        args = python_cmd("worker", f"--{kind}", *(["--name", name] if name else []))
+    else:
+        args = get_engine(engine).worker_command(kind, name)
     env = {"LAB_PARENT_PID": str(os.getpid()), **(env or {})}
-    return spawn(python_cmd(*args), name or f"worker-{int(time.time() * 1000)}", env)
+    return spawn(args, name or f"worker-{int(time.time() * 1000)}", env)
+
+
+def engine_workers(conn: redis.Redis, engine: str = "rq") -> list[dict[str, Any]]:
+    """The live workers of ``engine`` (RQ's: :func:`workers`)."""
+    return workers(conn) if engine == "rq" else get_engine(engine).workers(conn)
 
 
 def workers(conn: redis.Redis) -> list[dict[str, Any]]:
@@ -82,15 +91,15 @@ def stop_worker(conn: redis.Redis, name: str) -> None:
     send_shutdown_command(conn, name)
 
 
-def kill_worker(conn: redis.Redis, name: str) -> dict[str, Any]:
-    """SIGKILL a local worker and its work horse mid-job, as a crash would (no clean-up runs)."""
-    info = next((w for w in workers(conn) if w["name"] == name), None)
+def kill_worker(conn: redis.Redis, name: str, engine: str = "rq") -> dict[str, Any]:
+    """SIGKILL a local worker and its work horse (Celery: its pool's children) mid-job, as a crash would."""
+    info = next((w for w in engine_workers(conn, engine) if w["name"] == name), None)
     if info is None:
         raise KeyError(f"no live worker named {name!r}")
     if not _is_local(info):
         raise PermissionError(f"worker {name} runs on {info['hostname']}, not on this machine")
     killed = []
-    for pid in (info["pid"], info["horse_pid"] if info["current_job"] else 0):
+    for pid in (info["pid"], info.get("horse_pid", 0) if info["current_job"] else 0):
         if not pid:
             continue
         try:

@@ -6,22 +6,23 @@ Call :func:`progress` from a job function::
         handle(path)
         progress(i, len(files), f"processed {path}")
 
-It stores ``{"done", "total", "percent", "message"}`` in ``job.meta``, appends a
-``progress`` event to the lifecycle log, and checks the job's cancel flag, so
-cancelling works on every worker kind (RQ's stop command does nothing under
-``SimpleWorker``). Outside a job it does nothing, so job code also runs as a
-plain function.
+It stores ``{"done", "total", "percent", "message"}`` in the engine's own
+record (RQ's ``job.meta``; Celery's result, as ``update_state(state="PROGRESS")``),
+appends a ``progress`` event to the lifecycle log, and checks the job's cancel
+flag, so cancelling works on every engine and worker kind (RQ's stop command
+does nothing under ``SimpleWorker``). The job is found through
+:func:`labs.job_context.current_job`, whichever engine runs it. Outside a job
+it does nothing, so job code also runs as a plain function.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
-
-from rq import get_current_job
 
 from . import events
 from .errors import JobCancelled
-from .settings import settings
+from .job_context import current_job
 
 
 def progress_dict(done: float, total: float, message: str = "") -> dict[str, Any]:
@@ -35,27 +36,26 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
     Extra keyword arguments (JSON values, e.g. a step's output) travel with the event.
     """
     info = progress_dict(done, total, message)
-    job = get_current_job()
+    job = current_job()
     if job is None:
         return info
-    conn = job.connection
-    job.meta["progress"] = info
-    meta = job.serializer.dumps(job.meta)
-    events.emit(  # the event and job.meta (RQ's save_meta) in one round trip
-        conn,
+    events.emit(  # the event and the engine's record of the progress in one round trip
+        job.conn,
         job.id,
         "progress",
         "running",
-        task=job.meta.get("task", ""),
-        rq_status="started",
-        attempt=int(job.meta.get("attempt", 1)),
-        worker=job.worker_name or settings().rq_worker_id,
+        task=job.task,
+        rq_status=job.status,
+        attempt=job.attempt,
+        worker=job.worker,
         message=message,
         progress=info,
-        also=lambda pipe: pipe.hset(job.key, "meta", meta),
+        also=partial(job.save_progress, info=info) if job.save_progress else None,
         **events.tags(job.meta),
         **data,
     )
+    if job.after_progress is not None:
+        job.after_progress(info)
     if events.cancel_requested_at_last_emit(job.id):
         raise JobCancelled("cancelled on request")
     return info

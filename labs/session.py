@@ -8,7 +8,11 @@ Notebooks and tests use it to get a real lab with one line::
 
 The broker is ``REDIS_URL`` when set, otherwise the embedded broker (started in
 the background if none is running). Workers are real processes
-(``python -m labs worker``), stopped again by :meth:`stop`.
+(``python -m labs worker``), stopped again by :meth:`stop`. ``engine="celery"``
+starts Celery workers instead of RQ's, and sends jobs to Celery::
+
+    with LabSession(workers=1, engine="celery") as lab:
+        lab.wait(lab.submit("send_email", {"fail_first": 2}))
 """
 
 from __future__ import annotations
@@ -22,16 +26,17 @@ import redis
 
 from . import jobs
 from .broker import connect, ensure_broker
+from .engines import check_name
 from .events import Replay
-from .launcher import start_worker, stop_process
-from .launcher import workers as registered_workers
+from .launcher import engine_workers, start_worker, stop_process
 from .settings import state_dir
 
 
 class LabSession:
-    def __init__(self, workers: int = 1, kind: str = "fork", env: dict[str, str] | None = None) -> None:
+    def __init__(self, workers: int = 1, kind: str = "fork", env: dict[str, str] | None = None, engine: str = "rq") -> None:
         self.n_workers = workers
         self.kind = kind
+        self.engine = check_name(engine)
         self.env = env or {}
         self.url = ""
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -56,7 +61,7 @@ class LabSession:
         """Start one more worker process; return its name."""
         kind = kind or self.kind
         name = f"{kind}-{uuid.uuid4().hex[:6]}"
-        self.procs[name] = start_worker(kind, name=name, env={"REDIS_URL": self.url, **self.env})
+        self.procs[name] = start_worker(kind, name=name, env={"REDIS_URL": self.url, **self.env}, engine=self.engine)
         if wait:
             self.wait_registered([name])
         return name
@@ -72,7 +77,7 @@ class LabSession:
         deadline = time.monotonic() + timeout
         waiting = set(names)
         while waiting:
-            waiting -= {w["name"] for w in registered_workers(self.conn)}
+            waiting -= {w["name"] for w in engine_workers(self.conn, self.engine)}
             for name in sorted(waiting):
                 proc = self.procs.get(name)
                 if proc is None or proc.poll() is not None:
@@ -90,6 +95,7 @@ class LabSession:
             stop_process(proc)
 
     def submit(self, task: str, params: dict[str, Any] | None = None, **options: Any) -> str:
+        options.setdefault("engine", self.engine)
         return jobs.submit(self.conn, task, params, **options)
 
     def wait(self, job_id: str, timeout: float = 60.0, states: set[str] | None = None) -> Replay:

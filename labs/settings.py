@@ -69,6 +69,27 @@ class Settings(BaseSettings):
     broker_outage_seconds: float = var(
         "LAB_BROKER_OUTAGE_SECONDS", 30.0, "seconds a worker's commands keep retrying while the broker is away", ge=0
     )
+    # the Celery engine
+    celery_acks_late: bool = var(
+        "LAB_CELERY_ACKS_LATE",
+        True,
+        "Celery: acknowledge after the job and redeliver if the worker dies (`0`: Celery's defaults)",
+    )
+    celery_visibility_timeout: float = var(
+        "LAB_CELERY_VISIBILITY_TIMEOUT",
+        3600.0,
+        "Celery on Redis: demo seconds before an unacknowledged message is delivered again",
+        gt=0,
+    )
+    celery_soft_time_limit: bool = var(
+        "LAB_CELERY_SOFT_TIME_LIMIT", True, "Celery: `0` sends only the hard `time_limit` (the child is killed without warning)"
+    )
+    celery_task_events: bool = var(
+        "LAB_CELERY_TASK_EVENTS", False, "Celery workers send task events (for Flower; `labs up --engine celery` sets it)"
+    )
+    flower_basic_auth: str | None = var(
+        "FLOWER_BASIC_AUTH", None, "`user:password` for Flower (without it, Flower's HTTP API is open on loopback)", repr=False
+    )
     # event log
     events_maxlen: int = var(
         "LAB_EVENTS_MAXLEN", 200_000, "about how many events the global event stream keeps (older ones are trimmed)", ge=1

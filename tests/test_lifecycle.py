@@ -1,17 +1,35 @@
-"""The lab core's behaviour on real worker processes, on both brokers."""
+"""The lab core's behaviour on real worker processes, on both brokers and (where it is the lab's, not RQ's) both engines."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from labs import dlq, events, jobs
 from labs.clock import scaled
-from labs.launcher import kill_worker, workers
+from labs.launcher import engine_workers, kill_worker
 from labs.retry import RetryPolicy
 from labs.session import LabSession
 from labs.task_queue import fetch_job, lab_queue
+
+ENGINES = ["rq", "celery"]
+FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60"}
+"""Celery: unacknowledged messages come back after 60 demo seconds (3 s at the tests' time scale), longer than any job here."""
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def engine_lab(broker: str, engine: str) -> Iterator[LabSession]:
+    """One forking worker of each engine in turn (Celery: the prefork pool, one child)."""
+    session = LabSession(workers=1, kind="fork", engine=engine).start()
+    yield session
+    session.stop()
 
 
 def names(job_id: str, conn) -> list[str]:
@@ -28,7 +46,8 @@ def wait_event(conn, job_id: str, event: str, timeout: float = 30) -> list[event
     raise AssertionError(f"no {event!r} event for {job_id}: {[e.event for e in history]}")
 
 
-def test_flaky_email_retries_with_planned_backoff(lab: LabSession) -> None:
+def test_flaky_email_retries_with_planned_backoff(engine_lab: LabSession) -> None:
+    lab = engine_lab
     policy = {"max_retries": 3, "base": 1, "factor": 2, "cap": 3}
     job_id = lab.submit("send_email", {"to": "a@example.com", "fail_first": 3}, retry=policy)
     result = lab.wait(job_id)
@@ -43,7 +62,8 @@ def test_flaky_email_retries_with_planned_backoff(lab: LabSession) -> None:
     assert jobs.job_view(lab.conn, job_id)["result"]["attempt"] == 4
 
 
-def test_poison_task_is_dead_lettered_after_its_retries(lab: LabSession) -> None:
+def test_poison_task_is_dead_lettered_after_its_retries(engine_lab: LabSession) -> None:
+    lab = engine_lab
     job_id = lab.submit("risky_task", {"data": {"poison": True}}, retry={"max_retries": 2, "base": 0.5})
     history = wait_event(lab.conn, job_id, "dead_lettered")
     assert [e.event for e in history] == [
@@ -55,14 +75,16 @@ def test_poison_task_is_dead_lettered_after_its_retries(lab: LabSession) -> None
     assert [row["attempt"] for row in entry["history"]] == [1, 2, 3]
 
 
-def test_permanent_error_skips_the_retries(lab: LabSession) -> None:
+def test_permanent_error_skips_the_retries(engine_lab: LabSession) -> None:
+    lab = engine_lab
     job_id = lab.submit("risky_task", {"data": {"poison": True}, "fail_fast": True})
     history = wait_event(lab.conn, job_id, "dead_lettered")
     assert [e.event for e in history] == ["enqueued", "started", "failed", "dead_lettered"]
     assert history[-1].data["reason"] == "permanent"
 
 
-def test_redrive_with_corrected_input_is_a_new_linked_delivery(lab: LabSession) -> None:
+def test_redrive_with_corrected_input_is_a_new_linked_delivery(engine_lab: LabSession) -> None:
+    lab = engine_lab
     job_id = lab.submit("risky_task", {"data": {"poison": True}}, retry={"max_retries": 1, "base": 0.2})
     before = wait_event(lab.conn, job_id, "dead_lettered")
     new_id = dlq.redrive(lab.conn, job_id, {"data": {"poison": False, "fixed": True}})
@@ -77,7 +99,8 @@ def test_redrive_with_corrected_input_is_a_new_linked_delivery(lab: LabSession) 
     assert jobs.job_view(lab.conn, new_id)["result"] == {"processed": {"poison": False, "fixed": True}}
 
 
-def test_slow_task_past_its_timeout_fails_with_reason_timeout(lab: LabSession) -> None:
+def test_slow_task_past_its_timeout_fails_with_reason_timeout(engine_lab: LabSession) -> None:
+    lab = engine_lab
     job_id = lab.submit("slow_task", {"steps": 200, "step_seconds": 1}, timeout=10)  # 10 s * 0.05 -> RQ's 1 s
     history = wait_event(lab.conn, job_id, "dead_lettered")
     kinds = [e.event for e in history if e.event != "progress"]
@@ -85,7 +108,8 @@ def test_slow_task_past_its_timeout_fails_with_reason_timeout(lab: LabSession) -
     assert history[-1].data["reason"] == "timeout"
 
 
-def test_timeout_is_retried_per_policy(lab: LabSession) -> None:
+def test_timeout_is_retried_per_policy(engine_lab: LabSession) -> None:
+    lab = engine_lab
     job_id = lab.submit("slow_task", {"steps": 200, "step_seconds": 1}, timeout=10, retry={"max_retries": 1, "base": 1})
     history = wait_event(lab.conn, job_id, "dead_lettered", timeout=60)
     kinds = [e.event for e in history if e.event != "progress"]
@@ -94,21 +118,24 @@ def test_timeout_is_retried_per_policy(lab: LabSession) -> None:
     ]  # fmt: skip
 
 
-def test_cancel_a_pending_job(broker: str) -> None:
-    with LabSession(workers=0) as lab:  # nobody picks it up
+def test_cancel_a_pending_job(broker: str, engine: str) -> None:
+    with LabSession(workers=0, engine=engine) as lab:  # nobody picks it up
         job_id = lab.submit("slow_task", {"steps": 3})
         assert jobs.cancel(lab.conn, job_id) == "failed"
         assert names(job_id, lab.conn) == ["enqueued", "cancelled"]
         view = jobs.job_view(lab.conn, job_id)
-        assert view["state"] == "failed" and view["reason"] == "cancelled" and view["rq_status"] == "canceled"
+        assert view["state"] == "failed" and view["reason"] == "cancelled"
+        assert view["rq_status"] == {"rq": "canceled", "celery": "REVOKED"}[engine]  # each engine's own word
         lab.add_worker()
         time.sleep(1)
         assert names(job_id, lab.conn) == ["enqueued", "cancelled"]  # it never ran
 
 
-@pytest.mark.parametrize("kind", ["fork", "simple", "spawn"])
-def test_cancel_a_running_job(broker: str, kind: str) -> None:
-    with LabSession(workers=1, kind=kind) as lab:
+@pytest.mark.parametrize(
+    ("engine", "kind"), [("rq", "fork"), ("rq", "simple"), ("rq", "spawn"), ("celery", "fork"), ("celery", "simple")]
+)
+def test_cancel_a_running_job(broker: str, engine: str, kind: str) -> None:
+    with LabSession(workers=1, kind=kind, engine=engine) as lab:
         job_id = lab.submit("slow_task", {"steps": 2000, "step_seconds": 1})
         lab.wait(job_id, states={"running"})
         wait_event(lab.conn, job_id, "progress")
@@ -122,13 +149,14 @@ def test_cancel_a_running_job(broker: str, kind: str) -> None:
         assert lab.wait(lab.submit("noop", {"value": 1})).state == "completed"
 
 
-@pytest.mark.parametrize("kind", ["fork", "simple"])
-def test_worker_killed_mid_job_leaves_nothing_running(broker: str, kind: str) -> None:
-    with LabSession(workers=2, kind=kind) as lab:
+@pytest.mark.parametrize(("engine", "kind"), [("rq", "fork"), ("rq", "simple"), ("celery", "fork")])
+def test_worker_killed_mid_job_leaves_nothing_running(broker: str, engine: str, kind: str) -> None:
+    """RQ: the registry clean-up finds the job; Celery (acks_late): the broker redelivers the unacknowledged message."""
+    with LabSession(workers=2, kind=kind, engine=engine, env=FAST_REDELIVERY) as lab:
         job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=600, retry={"max_retries": 1, "base": 0.2})
         lab.wait(job_id, states={"running"})
-        victim = next(w for w in workers(lab.conn) if w["current_job"] == job_id)
-        kill_worker(lab.conn, victim["name"])
+        victim = next(w for w in engine_workers(lab.conn, engine) if w["current_job"] == job_id)
+        kill_worker(lab.conn, victim["name"], engine)
         result = lab.wait(job_id, timeout=60)
         history = events.job_events(lab.conn, job_id)
         kinds = [e.event for e in history if e.event != "progress"]
@@ -157,15 +185,20 @@ def test_late_heartbeat_of_a_live_worker_is_not_abandonment(broker: str, kind: s
         assert names(job_id, lab.conn) == ["enqueued", "started", "completed"]
 
 
-def test_killed_without_retries_is_dead_lettered(lab: LabSession) -> None:
-    lab.add_worker()
-    job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=60)
-    lab.wait(job_id, states={"running"})
-    victim = next(w for w in workers(lab.conn) if w["current_job"] == job_id)
-    kill_worker(lab.conn, victim["name"])
-    history = wait_event(lab.conn, job_id, "dead_lettered", timeout=60)
-    assert [e.event for e in history if e.event != "progress"][-3:] == ["abandoned", "failed", "dead_lettered"]
-    assert events.current_state(lab.conn, job_id) == "failed"
+@pytest.mark.parametrize("engine", ENGINES)
+def test_killed_without_retries_is_dead_lettered(broker: str, engine: str) -> None:
+    """RQ with no retries left, and Celery with its defaults (acknowledged on receipt): the job is lost, and says so."""
+    with LabSession(workers=2, engine=engine, env={"LAB_CELERY_ACKS_LATE": "0"}) as lab:
+        job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=60)
+        lab.wait(job_id, states={"running"})
+        victim = next(w for w in engine_workers(lab.conn, engine) if w["current_job"] == job_id)
+        kill_worker(lab.conn, victim["name"], engine)
+        history = wait_event(lab.conn, job_id, "dead_lettered", timeout=60)
+        assert [e.event for e in history if e.event != "progress"][-3:] == ["abandoned", "failed", "dead_lettered"]
+        assert events.current_state(lab.conn, job_id) == "failed"
+        assert history[-1].data["reason"] == {"rq": "abandoned", "celery": "lost"}[engine]
+        [entry] = dlq.list_entries(lab.conn)
+        assert entry["id"] == job_id and entry["engine"] == engine
 
 
 def test_a_job_under_its_old_dotted_path_still_runs(lab: LabSession) -> None:

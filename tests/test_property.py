@@ -1,13 +1,17 @@
-"""Every recorded event sequence is valid under the state machine, whatever happens to the jobs."""
+"""Every recorded event sequence is valid under the state machine, whatever happens to the jobs, on every engine."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labs import events, keys, states
-from labs.broker import in_process_connection
+from labs.broker import EmbeddedBroker, in_process_connection
 from labs.jobs import cancel, submit
 from labs.worker import run_burst
 
@@ -28,25 +32,67 @@ def instant_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_TIME_SCALE", "0")
 
 
+def rq_lab() -> tuple[redis.Redis, Callable[[redis.Redis, list[str]], None]]:
+    """An in-process fakeredis and RQ's burst worker in this process."""
+
+    def run(conn: redis.Redis, ids: list[str]) -> None:
+        for _ in range(6):  # retries with no wait are requeued at once
+            run_burst(conn)
+
+    return in_process_connection(), run
+
+
+def celery_lab(broker: EmbeddedBroker) -> tuple[redis.Redis, Callable[[redis.Redis, list[str]], None]]:
+    """The embedded broker and a Celery worker (solo pool) in a thread, started once every job is sent."""
+    from celery.contrib.testing.worker import start_worker
+
+    from labs.engines.celery import CeleryEngine
+
+    conn = redis.Redis.from_url(broker.url)
+    conn.flushdb()
+
+    def run(conn: redis.Redis, ids: list[str]) -> None:
+        app = CeleryEngine().app(conn)
+        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="ERROR"):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if all(states.is_terminal(events.current_state(conn, job_id) or "") for job_id in ids):
+                    time.sleep(0.1)  # dead_lettered follows failed
+                    return
+                time.sleep(0.02)
+
+    return conn, run
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(outcomes, min_size=1, max_size=6))
 def test_every_event_sequence_is_valid(jobs_to_run: list) -> None:
-    conn = in_process_connection()
+    check_sequences("rq", *rq_lab(), jobs_to_run)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(outcomes, min_size=1, max_size=6))
+def test_every_event_sequence_is_valid_on_celery(embedded_broker: EmbeddedBroker, jobs_to_run: list) -> None:
+    """The same property with Celery's worker (each example starts one: fewer examples)."""
+    check_sequences("celery", *celery_lab(embedded_broker), jobs_to_run)
+
+
+def check_sequences(engine: str, conn: redis.Redis, run: Callable[[redis.Redis, list[str]], None], jobs_to_run: list) -> None:
     ids = []
     for task, params, retry in jobs_to_run:
         if task == "cancel-pending":
-            job_id = submit(conn, "slow_task", params)
+            job_id = submit(conn, "slow_task", params, engine=engine)
             cancel(conn, job_id)
         elif task == "cancel-running":
-            job_id = submit(conn, "slow_task", params)
+            job_id = submit(conn, "slow_task", params, engine=engine)
             conn.set(keys.cancel_flag(job_id), "1")  # as if cancel() arrived while it ran
         else:
-            job_id = submit(conn, task, params, retry=retry)
+            job_id = submit(conn, task, params, retry=retry, engine=engine)
         ids.append((task, job_id, params, retry))
-    for _ in range(6):  # retries with no wait are requeued at once
-        run_burst(conn)
+    run(conn, [job_id for _, job_id, _, _ in ids])
     for task, job_id, params, retry in ids:
         history = events.job_events(conn, job_id)
+        assert {e.data.get("engine") for e in history} == {engine}
         kinds = [e.event for e in history]
         states.validate_sequence([e.state for e in history])
         assert kinds[0] == "enqueued" and [e.seq for e in history] == list(range(1, len(history) + 1))

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from ..catalogue import CATALOGUE, get_spec
+from ..engines import DEFAULT as DEFAULT_ENGINE
+from ..engines import UnknownEngine
+from ..engines import check_name as check_engine
+from ..engines import names as engine_names
 from ..errors import UnknownTask
 from ..retry import RetryPolicy
 
@@ -50,6 +54,14 @@ def check_task_name(name: str) -> str:
     return name
 
 
+def check_engine_name(name: str) -> str:
+    """``name`` if the lab has that engine, else a ValueError that lists the engines."""
+    try:
+        return check_engine(name)
+    except UnknownEngine as exc:
+        raise ValueError(str(exc)) from None
+
+
 def standard_json(value: Any) -> Any:
     """``value`` unchanged, unless it holds NaN or Infinity, which Python accepts but JSON (and browsers) do not."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -72,11 +84,19 @@ class SubmitRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="the task's parameters (see GET /catalogue)")
     retry: RetryIn | None = Field(None, description="override the task's retry policy")  # type: ignore[valid-type]
     timeout: float | None = Field(None, gt=0, le=86400, description="time limit of one attempt, in demo seconds")
+    engine: str = Field(
+        DEFAULT_ENGINE, description="which engine runs it (rq or celery)", json_schema_extra={"enum": engine_names()}
+    )
 
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
         return check_task_name(value)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        return check_engine_name(value)
 
     _standard_params = field_validator("params")(standard_json)
 
@@ -154,6 +174,7 @@ class TaskView(BaseModel):
     redrive_of: str | None = None
     batch: str | None = None
     student: str | None = Field(None, description="whose job it is in a classroom (none in an open lab)")
+    engine: str = Field(DEFAULT_ENGINE, description="the engine that runs it (rq or celery)")
     last_event_id: str | None = None
     events: list[EventOut] | None = Field(
         None, description="the job's lifecycle events, oldest first (omitted with ?events=false)"
@@ -204,6 +225,7 @@ class DeadLetter(BaseModel):
     failed_at: float = 0
     history: list[dict[str, Any]] = Field(default_factory=list)
     student: str | None = None
+    engine: str = DEFAULT_ENGINE
 
 
 class DeadLetterList(BaseModel):

@@ -81,7 +81,9 @@ def submit_task(
     body: SubmitRequest, response: Response, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
 ) -> dict[str, Any]:
     conn = broker.sync()
-    job_id = jobs.submit(conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout, student=viewer.student)
+    job_id = jobs.submit(
+        conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout, student=viewer.student, engine=body.engine
+    )
     response.headers["Location"] = f"/tasks/{job_id}"
     return submitted(conn, job_id)
 
@@ -97,7 +99,15 @@ def submit_batch(
             raise InvalidParams(f"jobs[{index}]: {exc}") from None
     conn = broker.sync()
     ids = [
-        jobs.submit(conn, item.task, item.params, retry=item.retry_dict(), timeout=item.timeout, student=viewer.student)
+        jobs.submit(
+            conn,
+            item.task,
+            item.params,
+            retry=item.retry_dict(),
+            timeout=item.timeout,
+            student=viewer.student,
+            engine=item.engine,
+        )
         for item in body.jobs
     ]
     return {"jobs": [submitted(conn, job_id) for job_id in ids]}

@@ -148,9 +148,10 @@ def submit_batch(
     *,
     retry: RetryPolicy | None = None,
     timeout: float | None = None,
+    engine: str = "rq",
 ) -> list[str]:
-    """Submit each params as a job (validated by the catalogue); return the tracking numbers."""
-    return [jobs.submit(conn, task, params, retry=retry, timeout=timeout) for params in params_list]
+    """Submit each params as a job on ``engine`` (validated by the catalogue); return the tracking numbers."""
+    return [jobs.submit(conn, task, params, retry=retry, timeout=timeout, engine=engine) for params in params_list]
 
 
 def available_documents() -> list[str]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rq import get_current_job
-
 from ..broker import get_connection
 from ..dlq import sweep
+from ..job_context import current_job
 
 
 def handle_failed_tasks(limit: int = 1000) -> dict[str, Any]:
     """Sweep the dead-letter queue and log every parcel in it."""
-    job = get_current_job()
-    conn = job.connection if job else get_connection()
+    job = current_job()
+    conn = job.conn if job else get_connection()
     return sweep(conn, limit=limit)

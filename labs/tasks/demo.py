@@ -5,21 +5,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from rq import get_current_job
-
 from ..clock import sleep
 from ..errors import PoisonInput
+from ..job_context import current_attempt
 from ..progress import progress
 
 
 class SMTPTemporaryError(ConnectionError):
     """A simulated temporary SMTP failure (421): worth retrying."""
-
-
-def current_attempt() -> int:
-    """1 for the first delivery, 2 for the first redelivery, ... (1 outside a worker)."""
-    job = get_current_job()
-    return int(job.meta.get("attempt", 1)) if job else 1
 
 
 def noop(value: Any = None) -> Any:

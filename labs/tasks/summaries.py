@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rq import get_current_job
-
 from ..clock import sleep
 from ..embedder import tokenize
+from ..job_context import current_job
 from ..progress import progress
 from ..settings import state_dir
 
@@ -62,9 +61,9 @@ def write_summary(batch: str, item: str, title: str, text: str, worker: str = ""
 
 def summarize(item: str, title: str, text: str, duration: float = 0.5) -> dict[str, Any]:
     """Write an extractive summary of ``text`` into the summaries database."""
-    job = get_current_job()
+    job = current_job()
     progress(0, 1, f"summarising {title}")
     sleep(duration)
-    row = write_summary(job.meta.get("batch", "") if job else "", item, title, text, worker=job.worker_name or "" if job else "")
+    row = write_summary(job.meta.get("batch", "") if job else "", item, title, text, worker=job.worker if job else "")
     progress(1, 1, f"saved summary of {title}")
     return row

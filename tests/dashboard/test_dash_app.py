@@ -292,3 +292,18 @@ def test_no_page_raises_with_10000_jobs(broker: str, app: Make, no_api: str) -> 
         no_crash(at.run())
     at.session_state["job_id"] = next(iter(at.session_state["board"].jobs))
     no_crash(page(at, "job"))
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_the_engine_selector_sends_the_batch_to_celery(broker: str, app: Make) -> None:
+    with LabSession(workers=1, engine="celery") as lab:
+        at = app().run()
+        at.selectbox(key="submit_task").set_value("send_email").run()
+        at.radio(key="submit_engine").set_value("celery").run()
+        at.number_input(key="batch").set_value(2).run()
+        at.button(key="submit_btn").click().run()
+        no_crash(at)
+        ids = at.session_state["last_batch"]
+        assert len(ids) == 2 and [lab.wait(i).state for i in ids] == ["completed"] * 2
+        assert {jobs.job_view(lab.conn, i)["engine"] for i in ids} == {"celery"}
+        ticks(at, lambda at: metric(at, "已签收") == "2", what="two completed Celery jobs")

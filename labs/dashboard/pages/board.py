@@ -12,6 +12,7 @@ from labs.catalogue import CATALOGUE, get_spec
 from labs.dashboard import charts, i18n, queries, ui
 from labs.dashboard import submit as sub
 from labs.dashboard.board import Board
+from labs.engines import names as engine_names
 from labs.errors import InvalidParams
 from labs.retry import RetryPolicy
 
@@ -87,6 +88,7 @@ def submit_panel() -> None:
             key="submit_task",
         )
         spec = get_spec(task)
+        engine = row[0].radio(ui.t("submit.engine"), engine_names(), horizontal=True, key="submit_engine")
         batch = int(row[1].number_input(ui.t("submit.batch"), 1, 500, 5, key="batch"))
         poison = 0.0
         if task in sub.POISONABLE:
@@ -124,7 +126,7 @@ def submit_panel() -> None:
             + i18n.concept_title("retry", lang)
         )
         if clicked:
-            do_submit(task, values, policy, float(timeout), batch, poison)
+            do_submit(task, values, policy, float(timeout), batch, poison, engine)
         last = st.session_state.get("last_batch")
         if last:
             ids = ", ".join(ui.short(i) for i in last[:12]) + (" …" if len(last) > 12 else "")
@@ -132,12 +134,14 @@ def submit_panel() -> None:
 
 
 @ui.guarded
-def do_submit(task: str, values: dict[str, Any], policy: RetryPolicy, timeout: float, batch: int, poison: float) -> None:
+def do_submit(
+    task: str, values: dict[str, Any], policy: RetryPolicy, timeout: float, batch: int, poison: float, engine: str = "rq"
+) -> None:
     """Send the batch (寄出); a bad parameter or a dead broker shows one line instead of a traceback."""
     st.session_state["last_batch"] = None
     conn = ui.connection()
     params_list = sub.batch_params(task, sub.collect_params(values), batch, poison)
-    st.session_state["last_batch"] = sub.submit_batch(conn, task, params_list, retry=policy, timeout=timeout)
+    st.session_state["last_batch"] = sub.submit_batch(conn, task, params_list, retry=policy, timeout=timeout, engine=engine)
 
 
 def column_cards(board: Board, column: str, lang: str) -> None:

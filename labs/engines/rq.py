@@ -1,0 +1,131 @@
+"""RQ behind the engine seam: the lab's first engine, unchanged.
+
+Jobs go through the lab's RQ queue with RQ's JSON serializer (never pickle),
+with the planned retries as RQ's ``Retry(max, interval=[...])`` and the
+timeout as RQ's ``job_timeout``. The worker side (the lifecycle events, the
+allow-list, abandoned jobs) is :mod:`labs.worker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from typing import Any
+
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import events, keys
+from ..clock import scaled
+from ..retry import to_rq
+from ..states import is_terminal, state_of
+from ..task_queue import SERIALIZER, fetch_job, lab_queue
+from . import Engine
+
+RESULT_TTL = 7 * 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+PENDING_STATUSES = {"queued", "scheduled", "deferred", "created"}
+
+
+def job_timeout(seconds: float) -> int:
+    """A timeout in demo seconds as RQ's whole seconds (scaled; RQ's alarm needs >= 1 s)."""
+    return max(1, math.ceil(scaled(seconds)))
+
+
+def _worker_kind(conn: Any, worker_name: str | None) -> str:
+    if not worker_name:
+        return ""
+    value = conn.hget(f"rq:worker:{worker_name}", "lab_kind")
+    return value.decode() if value else ""
+
+
+class RQEngine(Engine):
+    name = "rq"
+    kinds = ("fork", "simple", "spawn")
+
+    def submit(self, conn: Any, job: dict[str, Any]) -> None:
+        job_id, task, kwargs = job["id"], job["task"], job["params"]
+        events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **job["data"])
+        try:
+            lab_queue(conn).enqueue(
+                job["func"],
+                kwargs=kwargs,
+                job_id=job_id,
+                retry=to_rq(job["retry_plan"]),
+                job_timeout=job_timeout(job["timeout"]),
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                meta=job["meta"],
+                description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
+            )
+        except Exception as exc:
+            events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
+            raise
+
+    def cancel(self, conn: Any, job_id: str) -> str | None:
+        """A pending job is cancelled in RQ; a running one on a forking worker gets RQ's stop-job command.
+
+        On every worker kind the cancel flag makes the job's next ``progress()`` raise.
+        """
+        try:
+            job = fetch_job(conn, job_id)
+        except NoSuchJobError:
+            return None
+        status = job.get_status().value
+        if is_terminal(state_of(status)):
+            return state_of(status)
+        conn.set(keys.cancel_flag(job_id), "1", ex=FAILURE_TTL)
+        task = job.meta.get("task", "")
+        if status in PENDING_STATUSES:
+            with contextlib.suppress(InvalidJobOperation):
+                job.cancel()
+            if job.get_status().value == "canceled":
+                events.emit(
+                    conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
+                    attempt=int(job.meta.get("attempt", 1)) - 1, reason="cancelled",
+                    message="cancelled before a worker picked it up", **events.tags(job.meta),
+                )  # fmt: skip
+                return "failed"
+        if job.get_status().value == "started" and _worker_kind(conn, job.worker_name) in {"fork", "spawn"}:
+            with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+                send_stop_job_command(conn, job_id, serializer=SERIALIZER)
+        return state_of(job.get_status().value)
+
+    def record(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        try:
+            job: Job = fetch_job(conn, job_id)
+        except NoSuchJobError:
+            return None
+        status = job.get_status(refresh=False)
+        rq_status = status.value if status else ""
+        return {
+            "status": rq_status,
+            "meta": job.meta,
+            "params": job.kwargs,
+            "result": job.return_value() if rq_status == JobStatus.FINISHED.value else None,
+        }
+
+    def update_meta(self, conn: Any, job_id: str, **fields: Any) -> None:
+        try:
+            job = fetch_job(conn, job_id)
+        except NoSuchJobError:
+            return
+        job.meta.update(fields)
+        job.save_meta()
+
+    def held(self, conn: Any) -> list[str]:
+        queue = lab_queue(conn)
+        ids = list(queue.get_job_ids())
+        for registry in (queue.scheduled_job_registry, queue.started_job_registry, queue.deferred_job_registry):
+            ids += registry.get_job_ids()
+        return list(dict.fromkeys(ids))
+
+    def worker_command(self, kind: str | None = None, name: str | None = None) -> list[str]:
+        args = [sys.executable, "-m", "labs", "worker", "--engine", self.name]
+        if kind:
+            args.append(f"--{kind}")
+        if name:
+            args += ["--name", name]
+        return args
