@@ -131,6 +131,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     # errors
     "err.broker": {"zh": "连不上分拣系统（消息代理）：{error}", "en": "The broker cannot be reached: {error}"},
+    "err.no_engine_worker": {
+        "zh": "{engine} 的任务在排队，但没有它的配送员（no worker for engine {engine}）：用 `python -m labs worker --engine {engine}` 启动一个",
+        "en": "jobs wait in the queue, but there is no worker for engine {engine}: start one with `python -m labs worker --engine {engine}`",
+    },
     "err.no_worker": {
         "zh": "没有配送员在岗（no worker is listening）：用 `python -m labs worker` 启动一个",
         "en": "no worker is listening: start one with `python -m labs worker`",
