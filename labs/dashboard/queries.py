@@ -69,6 +69,15 @@ def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:
     return launcher.workers(conn)
 
 
+def engines_without_workers(conn: redis.Redis) -> list[str]:
+    """Engines other than RQ with jobs waiting in their queue and no live worker (the board says so)."""
+    from ..engines.celery import CeleryEngine, queue
+
+    if conn.llen(queue()) and not CeleryEngine().workers(conn):
+        return ["celery"]
+    return []
+
+
 def start_local_worker(kind: str = "fork") -> str:
     """Start one more ``python -m labs worker`` on this machine; return its name."""
     if kind not in {"fork", "simple", "spawn"}:

@@ -307,3 +307,13 @@ def test_the_engine_selector_sends_the_batch_to_celery(broker: str, app: Make) -
         assert len(ids) == 2 and [lab.wait(i).state for i in ids] == ["completed"] * 2
         assert {jobs.job_view(lab.conn, i)["engine"] for i in ids} == {"celery"}
         ticks(at, lambda at: metric(at, "已签收") == "2", what="two completed Celery jobs")
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_celery_job_with_no_celery_worker_says_so(broker: str, app: Make, no_api: str) -> None:
+    conn = redis.Redis.from_url(broker)
+    at = app().run()
+    assert "no worker for engine celery" not in texts(at)
+    jobs.submit(conn, "noop", {"value": 1}, engine="celery")
+    at.run()
+    assert "no worker for engine celery" in texts(at) and "python -m labs worker --engine celery" in texts(at)

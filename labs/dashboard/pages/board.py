@@ -205,6 +205,8 @@ def live_board() -> None:
         warn.warning(ui.t("err.no_worker"), icon="🚚")
         if button.button(ui.t("btn.start_worker_now"), key="board_start_worker"):
             queries.start_local_worker()
+    for engine in queries.engines_without_workers(conn):
+        st.warning(ui.t("err.no_engine_worker", engine=engine), icon="🚚")
     if board.behind:
         st.info(ui.t("board.behind", read=board.events_read, total=board.stream_length(conn)), icon="⏳")
     top = st.columns(4)
