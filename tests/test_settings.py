@@ -17,7 +17,9 @@ from labs.settings import REPO_ROOT, VARIABLES, Settings, SettingsError, environ
 def test_every_variable_is_one_field_with_a_meaning() -> None:
     assert len(VARIABLES) == len(set(VARIABLES)) == len(Settings.model_fields)
     for name, field in Settings.model_fields.items():
-        assert field.alias and (field.alias.startswith("LAB_") or field.alias in {"REDIS_URL", "RQ_WORKER_ID", "FLOWER_BASIC_AUTH"}), name
+        assert field.alias and (
+            field.alias.startswith("LAB_") or field.alias in {"REDIS_URL", "RQ_WORKER_ID", "FLOWER_BASIC_AUTH"}
+        ), name
         assert field.description and "\n" not in field.description, name
 
 
