@@ -132,7 +132,8 @@ class AbandonedJobHandler:
 _DELETE_IF_OWNER = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -212,7 +213,7 @@ class LabWorkerMixin:
             if not worker:
                 continue
             host, pid = self.connection.hmget(self.redis_worker_namespace_prefix + worker.decode(), "hostname", "pid")
-            if host and pid and host.decode() == socket.gethostname() and _alive(int(pid)):
+            if host and pid and host.decode() == socket.gethostname() and pid_alive(int(pid)):
                 ttl = int(self.job_monitoring_interval) + _heartbeat_grace()
                 self.connection.zadd(registry.key, {entry: current_timestamp() + ttl}, xx=True)
                 spared += 1
@@ -232,7 +233,7 @@ class LabWorkerMixin:
                 continue
             info = self.connection.hgetall(SCHEDULER_KEY_TEMPLATE % owner.decode())
             host, pid = info.get(b"hostname", b"").decode(), int(info.get(b"pid", b"0") or 0)
-            if host == socket.gethostname() and pid and not _alive(pid):
+            if host == socket.gethostname() and pid and not pid_alive(pid):
                 self.connection.eval(_DELETE_IF_OWNER, 1, key, owner)
                 self.log.warning("Worker %s: released the scheduler lock of dead scheduler pid %s", self.name, pid)
 
@@ -359,7 +360,7 @@ def stop_with_parent(parent_pid: int, interval: float = 0.5) -> None:
     import time
 
     def watch() -> None:
-        while _alive(parent_pid):
+        while pid_alive(parent_pid):
             time.sleep(interval)
         os.kill(os.getpid(), signal.SIGTERM)  # RQ's warm shutdown: finish the current job, then stop
 

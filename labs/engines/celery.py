@@ -69,6 +69,7 @@ from ..clock import scaled
 from ..errors import JobCancelled, PermanentError
 from ..job_context import JobContext, running
 from ..settings import queue_name, settings
+from ..worker import pid_alive
 from . import Engine
 
 ENGINE = "celery"
@@ -258,16 +259,6 @@ def _error_line(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {exc}"[:500] if exc is not None else "unknown error"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # --------------------------------------------------------------------------- the task bodies
 
 
@@ -381,7 +372,7 @@ def _running_entry(conn: redis.Redis, job_id: str) -> dict[str, Any]:
 def _worker_alive(conn: redis.Redis, entry: dict[str, Any]) -> bool:
     """Whether the delivery in ``entry`` is still going: its worker beats, and (on this host) its process exists."""
     if entry.get("hostname") == socket.gethostname():
-        return _alive(int(entry.get("pid") or 0)) and _alive(int(entry.get("worker_pid") or 0))
+        return pid_alive(int(entry.get("pid") or 0)) and pid_alive(int(entry.get("worker_pid") or 0))
     return bool(conn.exists(_worker_key(entry.get("worker", ""))))
 
 
