@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -124,119 +121,9 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .broker import EmbeddedBroker, get_connection, is_alive, redis_url
-    from .launcher import app_path, python_cmd, spawn, start_worker, stop_process, wait_for_workers
+    from .up import run
 
-    broker = None
-    if settings().redis_url:
-        get_connection()
-        print(f"broker   : {settings().redis_url} (REDIS_URL)")
-    else:
-        url = redis_url()
-        if url and is_alive(url):
-            print(f"broker   : {url} (embedded, already running)")
-        else:
-            broker = EmbeddedBroker(port=args.broker_port).start()
-            print(f"broker   : {broker.url} (embedded fakeredis; set REDIS_URL to use a Redis server)")
-    procs = []
-
-    def stop_all(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop_all)
-    signal.signal(signal.SIGINT, stop_all)  # also when started from a script that ignores Ctrl-C
-    try:
-        engines = ["rq", "celery"] if args.engine == "all" else [args.engine]
-        if "rq" in engines:
-            for i in range(args.workers):
-                procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
-            wait_for_workers(get_connection(), args.workers)
-            print(f"workers  : {args.workers} x {args.kind}")
-        if "celery" in engines:
-            procs += start_celery(args)
-        if not args.no_api:
-            procs.append(spawn(python_cmd("api", "--host", args.host, "--port", str(args.api_port)), "api"))
-            print(f"API      : http://{args.host}:{args.api_port}  (docs: /docs)")
-        if not args.no_dashboard and app_path().exists():
-            procs.append(
-                spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "streamlit",
-                        "run",
-                        str(app_path()),
-                        "--server.headless",
-                        "true",
-                        "--server.address",
-                        args.host,
-                        "--server.port",
-                        str(args.dashboard_port),
-                        "--browser.gatherUsageStats",
-                        "false",
-                    ],
-                    "dashboard",
-                )  # fmt: skip
-            )
-            print(f"dashboard: http://{args.host}:{args.dashboard_port}")
-        print("logs     : .lab/logs/   — press Ctrl-C to stop everything", flush=True)
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
-    finally:
-        for proc in reversed(procs):
-            stop_process(proc)
-        if broker:
-            broker.stop()
-        print("stopped.", flush=True)
-    return 0
-
-
-def start_celery(args: argparse.Namespace) -> list[Any]:
-    """Celery workers on the same broker, and Flower (the seed's monitoring tool) on loopback unless told otherwise."""
-    from .broker import get_connection
-    from .engines.celery import flower_command
-    from .launcher import engine_workers, spawn, start_worker
-
-    kind = args.kind if args.kind in {"fork", "simple"} else "fork"
-    names = [f"celery-{kind}-worker-{i + 1}-{os.getpid()}" for i in range(args.celery_workers)]
-    events = {} if args.no_flower else {"LAB_CELERY_TASK_EVENTS": "1"}  # what Flower shows comes from task events
-    procs = [start_worker(kind, name=name, engine="celery", env=events) for name in names]
-    deadline = time.monotonic() + 30
-    while {w["name"] for w in engine_workers(get_connection(), "celery")} < set(names):
-        if time.monotonic() > deadline:
-            raise LabError("the Celery workers did not register within 30 s; see .lab/logs/")
-        time.sleep(0.1)
-    print(f"celery   : {args.celery_workers} x {kind} (Celery {'prefork' if kind == 'fork' else 'solo'} pool)")
-    if not args.no_flower:
-        env = {} if settings().flower_basic_auth else {"FLOWER_UNAUTHENTICATED_API": "true"}
-        procs.append(spawn(flower_command(args.flower_host, args.flower_port), "flower", env))
-        wait_for_http(f"http://{args.flower_host}:{args.flower_port}/healthcheck", procs[-1], "Flower")
-        auth = "basic auth (FLOWER_BASIC_AUTH)" if not env else "open API"
-        auth += ", loopback only" if args.flower_host in LOOPBACK else ""
-        print(f"flower   : http://{args.flower_host}:{args.flower_port}  ({auth})")
-    return procs
-
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def wait_for_http(url: str, proc: Any, what: str, timeout: float = 30.0) -> None:
-    """Block until ``url`` answers (or ``proc`` exits: its log says why)."""
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LabError(f"{what} exited ({proc.returncode}); see .lab/logs/")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise LabError(f"{what} did not answer at {url} within {timeout:g} s")
+    return run(args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -334,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flower", action="store_true", help="do not start Flower with the Celery workers")
     p.add_argument("--flower-host", default="127.0.0.1", help="Flower's address (default loopback only)")
     p.add_argument("--flower-port", type=int, default=5555)
+    p.add_argument(
+        "--exact-ports", action="store_true", help="stop (exit 2) when a port is taken instead of using the next free one"
+    )
 
     from .exercises.check import add_arguments
 

@@ -29,6 +29,10 @@ DEAD_LETTERS = f"{PREFIX}:dlq:jobs"
 DLQ_LOG = f"{PREFIX}:dlq:log"
 """List: what the ``handle_failed_tasks`` sweeper logged (capped)."""
 
+WORKERS_ON_PURPOSE = f"{PREFIX}:workers:on_purpose"
+"""Hash: worker name -> JSON ``{"action": "stopped"|"killed", "ts", "held_by"}``: workers the instructor stopped
+or killed from the dashboard, which ``labs up`` must not restart (see ``supervisor.py``)."""
+
 
 def job_stream(job_id: str) -> str:
     """The per-job lifecycle stream."""

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from .. import dlq, events, jobs, launcher
+from .. import dlq, events, jobs, launcher, supervisor
 from ..broker import ensure_broker, get_connection, redis_url
 from ..clock import time_scale
 from ..settings import settings
@@ -89,15 +89,38 @@ def start_local_worker(kind: str = "fork") -> str:
 
 
 def stop_worker(conn: redis.Redis, name: str) -> None:
-    """Ask a worker to finish its current job and leave (RQ's shutdown command)."""
-    launcher.stop_worker(conn, name)
+    """Ask a worker to finish its current job and leave (RQ's shutdown command).
+
+    Marked as stopped on purpose first, so that ``labs up`` reports it as such and does not restart it.
+    """
+    supervisor.mark_on_purpose(conn, name, "stopped")
+    try:
+        launcher.stop_worker(conn, name)
+    except Exception:
+        supervisor.unmark(conn, name)
+        raise
 
 
 def kill_worker(conn: redis.Redis, name: str) -> dict[str, Any]:
-    """SIGKILL a local worker and its work horse mid-job (the abandoned-job demo)."""
-    result = launcher.kill_worker(conn, name)
+    """SIGKILL a local worker and its work horse mid-job (the abandoned-job demo), marked as killed on purpose."""
+    supervisor.mark_on_purpose(conn, name, "killed")
+    try:
+        result = launcher.kill_worker(conn, name)
+    except Exception:
+        supervisor.unmark(conn, name)
+        raise
     reap()
     return result
+
+
+def held_back(conn: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Workers stopped or killed on purpose that ``labs up`` holds back (the workers page can bring them back)."""
+    return {name: mark for name, mark in supervisor.on_purpose(conn).items() if mark.get("held_by")}
+
+
+def bring_back(conn: redis.Redis, name: str) -> bool:
+    """Let ``labs up`` start a worker it holds back again (False: no ``labs up`` holds it)."""
+    return supervisor.bring_back(conn, name)
 
 
 def reap() -> None:

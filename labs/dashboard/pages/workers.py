@@ -120,7 +120,33 @@ def workers_panel() -> None:
         ui.chart(charts.gantt(rows, lang, now=time.time()))
 
 
+def bring_back(name: str) -> None:
+    """Button callback: let ``labs up`` start a worker it holds back again."""
+    try:
+        back = queries.bring_back(queries.connection(), name)
+        message = ("success", ui.t("workers.brought_back", name=name)) if back else ("info", ui.t("workers.not_held", name=name))
+    except (LabError, redis.exceptions.RedisError, OSError) as exc:
+        message = ("error", str(exc))
+    st.session_state["workers_message"] = message
+
+
+@st.fragment(run_every=ui.refresh_every())
+@ui.guarded
+def held_back_panel() -> None:
+    """The workers stopped or killed on purpose that ``labs up`` does not restart, each with a way back."""
+    held = queries.held_back(ui.connection())
+    if not held:
+        return
+    st.markdown(f"**⏸️ {ui.t('workers.held_back')}**")
+    for name, mark in sorted(held.items()):
+        text, button = st.columns([3, 1], vertical_alignment="center")
+        key = "workers.held_back_killed" if mark.get("action") == "killed" else "workers.held_back_stopped"
+        text.markdown(ui.t(key, name=f"`{name}`"))
+        button.button(ui.t("workers.bring_back"), key=f"bring_back_{name}", on_click=bring_back, args=(name,))
+
+
 st.title("🚚 " + ui.t("workers.header"))
 ui.analogy("worker")
 ui.analogy("heartbeat")
 workers_panel()
+held_back_panel()
