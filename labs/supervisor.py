@@ -4,9 +4,9 @@ A lab whose worker, API or dashboard died while the console looked healthy
 tells the class something that is not so. The :class:`Supervisor` polls each
 process it was given; when one exits it prints which one, its exit code and
 the last line of its log, and starts it again after 1, 2, 4 ... demo seconds
-(``LAB_TIME_SCALE``). One that keeps dying (:data:`MAX_RESTARTS` exits in a
-row, each before it ran :data:`STABLE_AFTER` demo seconds) is given up on,
-loudly, instead of flapping forever.
+(``LAB_TIME_SCALE``). One that keeps dying (more than :data:`MAX_RESTARTS`
+exits in a row, each before it had answered for :data:`STABLE_AFTER` demo
+seconds) is given up on, loudly, instead of flapping forever.
 
 A worker the instructor stopped or killed *on purpose* from the dashboard is
 marked first (:func:`mark_on_purpose`, a field of ``lab:workers:on_purpose``):
@@ -92,17 +92,36 @@ def exit_text(code: int | None) -> str:
     return str(code)
 
 
-def last_line(path: Path, limit: int = 200) -> str:
-    """The last non-empty line of a log (what a process said before it died), cut to ``limit`` characters."""
+def _tail(path: Path) -> list[str]:
     try:
         with open(path, "rb") as log:
             log.seek(0, os.SEEK_END)
             log.seek(max(0, log.tell() - 8192))
-            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+            return [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
     except OSError:
-        return ""
-    line = lines[-1] if lines else ""
+        return []
+
+
+def _cut(line: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def last_line(path: Path, limit: int = 200) -> str:
+    """The last non-empty line of a log (what a process said before it died), cut to ``limit`` characters."""
+    lines = _tail(path)
+    return _cut(lines[-1], limit) if lines else ""
+
+
+ERROR_MARKS = ("error", "exception", "errno", "traceback", "fatal")
+
+
+def last_error(path: Path, within: int = 12, limit: int = 200) -> str:
+    """The last line among the log's last ``within`` that reads like an error ("" if none): uvicorn, for one,
+    ends with "Application shutdown complete." after the line that says why."""
+    for line in reversed(_tail(path)[-within:]):
+        if any(mark in line.lower() for mark in ERROR_MARKS):
+            return _cut(line, limit)
+    return ""
 
 
 Launch = Callable[[str], tuple[subprocess.Popen[bytes], Path]]
@@ -128,7 +147,13 @@ class Service:
     failures: int = 0
     restarts: int = 0
     started_at: float = field(default_factory=time.monotonic)
+    ready_at: float | None = None
+    """When it last answered (None: since its last start, never)."""
     due: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.ready_at is None and self.state == "running":
+            self.ready_at = self.started_at
 
     @property
     def label(self) -> str:
@@ -174,7 +199,7 @@ class Supervisor:
                 self.out(f"  {service.label} brought back from the dashboard")
                 self._restart(service, now)
             if service.state == "starting" and service.proc.poll() is None and self._is_ready(service):
-                service.state = "running"
+                service.state, service.ready_at = "running", now
                 where = f": {service.url}" if service.url else ""
                 self.out(f"  {service.label} is back (restart {service.restarts}, pid {service.proc.pid}){where}")
 
@@ -204,8 +229,10 @@ class Supervisor:
 
     def _exited(self, service: Service, now: float) -> None:
         code = service.proc.returncode
-        line = last_line(service.log)
-        self.out(f"! {service.label} exited with code {exit_text(code)}; last line of {service.log.name}: {line or '(empty)'}")
+        line, error = last_line(service.log), last_error(service.log)
+        why = f" (error: {error})" if error and error != line else ""
+        said = f"last line of {service.log.name}: {line or '(empty)'}{why}"
+        self.out(f"! {service.label} exited with code {exit_text(code)}; {said}")
         mark = self._mark(service)
         if mark is not None:
             mark["held_by"] = os.getpid()
@@ -219,8 +246,8 @@ class Supervisor:
                 "not restarted (the workers page can bring it back)"
             )
             return
-        if now - service.started_at >= scaled(STABLE_AFTER):
-            service.failures = 0
+        if service.state == "running" and now - (service.ready_at or now) >= scaled(STABLE_AFTER):
+            service.failures = 0  # it had answered for a while: this exit is a first one again
         service.failures += 1
         if service.failures > self.max_restarts:
             service.state = "given_up"
@@ -244,7 +271,7 @@ class Supervisor:
             return
         old = service.name
         service.name, service.proc, service.log = name, proc, log
-        service.state, service.started_at = "starting", now
+        service.state, service.started_at, service.ready_at = "starting", now, None
         if name != old:
             self.out(f"  {service.kind} {old} restarted as {name} (pid {proc.pid})")
 

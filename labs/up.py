@@ -32,9 +32,9 @@ from typing import IO, Any
 
 from .errors import LabError
 from .launcher import app_path, engine_workers, python_cmd, spawn, start_worker, stop_process
-from .ports import is_taken, listens_on, next_free
+from .ports import free_port, is_taken, listens_on, next_free
 from .settings import settings, state_dir
-from .supervisor import Service, Supervisor, exit_text, last_line
+from .supervisor import Service, Supervisor, exit_text, last_error, last_line
 
 LOCK_FILE, INFO_FILE = "up.lock", "up.json"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -70,10 +70,14 @@ class Port:
 
 
 def choose_ports(ports: list[Port], exact: bool, out: Any = print) -> None:
-    """Set each ``port.port``: the one asked for when free, else the next free one (or a LabError with ``exact``)."""
+    """Set each ``port.port``: the one asked for when free, else the next free one (or a LabError with ``exact``); 0: any."""
     used: set[int] = set()
     for item in ports:
-        if item.wanted in used or is_taken(item.wanted, item.host):
+        if not item.wanted:  # 0: any free port
+            item.port = free_port(item.host)
+            while item.port in used:
+                item.port = free_port(item.host)
+        elif item.wanted in used or is_taken(item.wanted, item.host):
             whom = "by this lab's " + next(p.what for p in ports if p.port == item.wanted) if item.wanted in used else ""
             taken = f"port {item.wanted} ({item.what}) is taken{' ' + whom if whom else ''}"
             if exact:
@@ -190,8 +194,8 @@ def wait_until_serving(server: Server, proc: subprocess.Popen[bytes], log: Path,
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            line = last_line(log)
-            if "address already in use" in line.lower() or "already in use" in line.lower():
+            line = last_error(log) or last_line(log)
+            if "already in use" in line.lower():
                 raise LabError(
                     f"the {server.what} could not listen on port {server.port.port} (taken meanwhile); "
                     f"choose another with {server.port.flag}"

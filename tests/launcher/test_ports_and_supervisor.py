@@ -16,7 +16,7 @@ import pytest
 from labs import keys, supervisor
 from labs.errors import LabError
 from labs.ports import free_port, is_taken, listens_on, next_free
-from labs.supervisor import Service, Supervisor, backoff, exit_text, last_line
+from labs.supervisor import Service, Supervisor, backoff, exit_text, last_error, last_line
 from labs.up import Port, choose_ports
 
 
@@ -78,6 +78,9 @@ def test_exit_codes_and_last_log_lines_read_plainly(tmp_path: Path) -> None:
     log.write_text("starting\nTraceback ...\nOSError: [Errno 98] address already in use\n\n")
     assert last_line(log) == "OSError: [Errno 98] address already in use"
     assert last_line(tmp_path / "missing.log") == ""
+    log.write_text("ERROR:    [Errno 98] error while attempting to bind: address already in use\nINFO:     Application shutdown complete.\n")
+    assert last_line(log) == "INFO:     Application shutdown complete."
+    assert last_error(log) == "ERROR:    [Errno 98] error while attempting to bind: address already in use"
     assert [backoff(n) for n in (1, 2, 3)] == [0.05, 0.1, 0.2]  # LAB_TIME_SCALE=0.05: 1, 2, 4 demo seconds
 
 
