@@ -78,9 +78,10 @@ def test_exit_codes_and_last_log_lines_read_plainly(tmp_path: Path) -> None:
     log.write_text("starting\nTraceback ...\nOSError: [Errno 98] address already in use\n\n")
     assert last_line(log) == "OSError: [Errno 98] address already in use"
     assert last_line(tmp_path / "missing.log") == ""
-    log.write_text("ERROR:    [Errno 98] error while attempting to bind: address already in use\nINFO:     Application shutdown complete.\n")
+    bind_error = "ERROR:    [Errno 98] error while attempting to bind: address already in use"
+    log.write_text(f"{bind_error}\nINFO:     Application shutdown complete.\n")
     assert last_line(log) == "INFO:     Application shutdown complete."
-    assert last_error(log) == "ERROR:    [Errno 98] error while attempting to bind: address already in use"
+    assert last_error(log) == bind_error
     assert [backoff(n) for n in (1, 2, 3)] == [0.05, 0.1, 0.2]  # LAB_TIME_SCALE=0.05: 1, 2, 4 demo seconds
 
 
