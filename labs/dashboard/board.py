@@ -264,6 +264,15 @@ class Board:
             out[OTHER] = self.counts[OTHER]
         return out
 
+    def state_counts(self) -> dict[str, int]:
+        """Jobs per state, the four of ``GET /tasks?state=`` (``retrying`` is pending, ``dead_lettered`` is failed),
+        plus ``unknown`` when there are any."""
+        out = {state: 0 for state in sorted(_STATES, key=COLUMNS.index)}
+        for row in self.jobs.values():
+            state = row.state if row.state in _STATES else OTHER
+            out[state] = out.get(state, 0) + 1
+        return out
+
     def column_jobs(self, column: str, limit: int = 8) -> list[JobRow]:
         """The jobs that arrived in ``column`` most recently, newest first."""
         ids = self.by_column.get(column, {})

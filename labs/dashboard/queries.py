@@ -230,8 +230,8 @@ def cancel(conn: redis.Redis, job_id: str) -> str:
 
 
 def dlq_total(conn: redis.Redis) -> int:
-    """How many jobs RQ's failed registry holds (the returns centre's shelf)."""
-    return int(dlq.registry(conn).count)
+    """How many parcels the returns centre lists (every engine's; not the jobs cancelled mid-run RQ files with them)."""
+    return dlq.count(conn)
 
 
 def dlq_entries(conn: redis.Redis, limit: int = 50) -> list[dict[str, Any]]:

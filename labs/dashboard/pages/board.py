@@ -224,6 +224,8 @@ def live_board() -> None:
                 st.metric(f"{COLUMN_ICON.get(column, '⚪')} {i18n.short_label(column, lang)}", count)
                 st.caption(i18n.concept_title(COLUMN_CONCEPT.get(column, "states"), lang))
                 column_cards(board, column, lang)
+        by_state = " · ".join(f"{i18n.short_label(state, lang)} {n}" for state, n in board.state_counts().items())
+        st.caption(ui.t("board.by_state", counts=by_state))
         left, right = st.columns([3, 2])
         with left:
             st.markdown(f"**{ui.t('board.table')}**")
