@@ -137,7 +137,11 @@ class Settings(BaseSettings):
     )
     api_access_log: bool = var("LAB_API_ACCESS_LOG", True, "`0` silences uvicorn's access log")
     # dashboard
-    api_url: str = var("LAB_API_URL", "http://127.0.0.1:8000", "where the dashboard's channel page finds the API")
+    api_url: str = var(
+        "LAB_API_URL",
+        "http://127.0.0.1:8000",
+        "where the dashboard (channel page, playground link) finds the API; `labs up` sets it",
+    )
     lang: Literal["zh", "en"] = var("LAB_LANG", "zh", "the dashboard's first language, `zh` or `en`")
     dashboard_refresh: float = var("LAB_DASHBOARD_REFRESH", 1.0, "seconds between the dashboard's live refreshes", gt=0)
     # set by the lab and RQ for the processes they start
