@@ -176,6 +176,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         "false",
                     ],
                     "dashboard",
+                    {"LAB_FLOWER_URL": flower} if (flower := getattr(args, "flower_url", None)) else None,
                 )  # fmt: skip
             )
             print(f"dashboard: http://{args.host}:{args.dashboard_port}")
@@ -215,7 +216,8 @@ def start_celery(args: argparse.Namespace) -> list[Any]:
         wait_for_http(f"http://{args.flower_host}:{args.flower_port}/healthcheck", procs[-1], "Flower")
         auth = "basic auth (FLOWER_BASIC_AUTH)" if not env else "open API"
         auth += ", loopback only" if args.flower_host in LOOPBACK else ""
-        print(f"flower   : http://{args.flower_host}:{args.flower_port}  ({auth})")
+        args.flower_url = f"http://{args.flower_host}:{args.flower_port}"  # the dashboard links to it
+        print(f"flower   : {args.flower_url}  ({auth})")
     return procs
 
 

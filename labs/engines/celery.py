@@ -821,6 +821,13 @@ class CeleryEngine(Engine):
             )
         return out
 
+    def stop_worker(self, conn: Any, name: str) -> None:
+        """Warm shutdown: the worker finishes its current job, then leaves (``celery control shutdown``)."""
+        info = next((w for w in self.workers(conn) if w["name"] == name), None)
+        if info is None:
+            raise KeyError(f"no live celery worker named {name!r}")
+        self.app(conn).control.shutdown(destination=[f"{name}@{info['hostname']}"])
+
     def run_worker(self, kind: str | None = None, name: str | None = None, log_level: str = "INFO") -> int:
         """Run one worker in this process (what :meth:`worker_command` starts)."""
         return run_worker(kind, name, log_level)
