@@ -27,6 +27,7 @@ discarded         failed     the returns centre threw it away
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -147,29 +148,20 @@ class Event:
         return is_terminal(self.state)
 
 
-def emit(
-    conn: redis.Redis,
+def _prepare(
     job_id: str,
     event: str,
     state: str,
-    *,
-    task: str = "",
-    rq_status: str = "",
-    attempt: int = 0,
-    worker: str = "",
-    message: str = "",
-    progress: dict[str, Any] | None = None,
-    ts: float | None = None,
-    also: Callable[[Any], Any] | None = None,
-    **data: Any,
-) -> tuple[str, int]:
-    """Append one event to the job's stream and the global stream; return (id, seq).
-
-    Returns ``("", 0)`` when the event was dropped because the job is already in
-    a terminal state (terminal states are final). ``also(pipeline)`` may queue
-    more commands to go in the same round trip (``progress()`` saves the job's
-    meta that way).
-    """
+    task: str,
+    rq_status: str,
+    attempt: int,
+    worker: str,
+    message: str,
+    progress: dict[str, Any] | None,
+    ts: float | None,
+    data: dict[str, Any],
+) -> tuple[list[str], list[Any]]:
+    """The append script's keys and arguments for one event."""
     if event not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event!r}")
     now = time.time() if ts is None else ts
@@ -194,6 +186,33 @@ def emit(
     script_keys = [
         keys.GLOBAL_STREAM, keys.job_stream(job_id), keys.JOB_STATES, keys.JOB_INDEX, keys.cancel_flag(job_id), keys.OWNERS,
     ]  # fmt: skip
+    return script_keys, args
+
+
+def emit(
+    conn: redis.Redis,
+    job_id: str,
+    event: str,
+    state: str,
+    *,
+    task: str = "",
+    rq_status: str = "",
+    attempt: int = 0,
+    worker: str = "",
+    message: str = "",
+    progress: dict[str, Any] | None = None,
+    ts: float | None = None,
+    also: Callable[[Any], Any] | None = None,
+    **data: Any,
+) -> tuple[str, int]:
+    """Append one event to the job's stream and the global stream; return (id, seq).
+
+    Returns ``("", 0)`` when the event was dropped because the job is already in
+    a terminal state (terminal states are final). ``also(pipeline)`` may queue
+    more commands to go in the same round trip (``progress()`` saves the job's
+    meta that way).
+    """
+    script_keys, args = _prepare(job_id, event, state, task, rq_status, attempt, worker, message, progress, ts, data)
     if also is None:
         event_id, seq, cancel_requested = _script(conn)(keys=script_keys, args=args)
     else:
@@ -207,6 +226,66 @@ def emit(
 
 
 _cancel_seen: set[str] = set()
+
+
+class DeferredWriter:
+    """Appends whose reply is read later: a job's last event costs a send, not a round trip.
+
+    A worker's ``completed`` needs no answer before the worker goes on (the job
+    has ended, nothing depends on the reply), so it is sent on a connection of
+    its own and its reply read at the next :meth:`collect` (the worker calls it
+    before its next job's ``started``). The command is in Redis's hands once
+    sent, so a worker that dies after sending loses nothing; an append that
+    failed (Redis away) is retried through :func:`emit` when collected, and one
+    that cannot be sent is appended with :func:`emit` at once. One per process
+    and connection pool; not for threads that share it (a worker's main loop).
+    """
+
+    def __init__(self, conn: redis.Redis) -> None:
+        self.conn = conn
+        self._connection: Any = None
+        self._pending: list[tuple[int, dict[str, Any]]] = []
+
+    def emit(self, job_id: str, event: str, state: str, *, before: Iterable[tuple[Any, ...]] = (), **fields: Any) -> None:
+        """Send ``event`` (after the raw commands ``before``); its reply is read by :meth:`collect`."""
+        fields.setdefault("ts", time.time())
+        names = ("task", "rq_status", "attempt", "worker", "message", "progress", "ts")
+        named = {name: fields.pop(name, default) for name, default in zip(names, ("", "", 0, "", "", None, None), strict=True)}
+        script_keys, args = _prepare(job_id, event, state, data=fields, **named)
+        commands = [*before, ("EVAL", _APPEND_LUA, len(script_keys), *script_keys, *args)]
+        try:
+            if self._connection is None:
+                self._connection = self.conn.connection_pool.get_connection()
+            self._connection.send_packed_command(self._connection.pack_commands(commands))
+        except (redis.RedisError, OSError):
+            self._drop()
+            for command in before:
+                self.conn.execute_command(*command)
+            emit(self.conn, job_id, event, state, **named, **fields)
+            return
+        self._pending.append((len(commands), {"job_id": job_id, "event": event, "state": state, **named, **fields}))
+
+    def collect(self) -> int:
+        """Read the replies of the appends sent so far; re-append any that failed. Returns how many were read."""
+        pending, self._pending = self._pending, []
+        for count, call in pending:
+            try:
+                replies = [self._connection.read_response(disable_decoding=True) for _ in range(count)]
+            except Exception:  # noqa: BLE001 - a dropped line: redis-py raises ConnectionError, or worse once disconnected
+                self._drop()
+                replies = [redis.ConnectionError("the reply never came")]
+            if any(isinstance(reply, Exception) for reply in replies):
+                emit(self.conn, **call)  # the log must not miss it: append it the ordinary way
+            elif replies[-1][2] and call["event"] in {"started", "progress"}:
+                _cancel_seen.add(call["job_id"])
+        return len(pending)
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.disconnect()
+            self.conn.connection_pool.release(self._connection)
+        self._connection = None
 
 
 def cancel_requested_at_last_emit(job_id: str) -> bool:

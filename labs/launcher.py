@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from rq import Worker
 
-from .engines import get_engine
+from .engines import get_engine, names
 from .settings import REPO_ROOT, child_environment, state_dir
 from .task_queue import lab_queue
 
@@ -52,8 +52,24 @@ def start_worker(
 
 
 def engine_workers(conn: redis.Redis, engine: str = "rq") -> list[dict[str, Any]]:
-    """The live workers of ``engine`` (RQ's: :func:`workers`)."""
-    return workers(conn) if engine == "rq" else get_engine(engine).workers(conn)
+    """The live workers of ``engine`` (RQ's: :func:`workers`), each with its ``engine``."""
+    if engine == "rq":
+        return [{**w, "engine": "rq"} for w in workers(conn)]
+    return get_engine(engine).workers(conn)
+
+
+def all_workers(conn: redis.Redis) -> list[dict[str, Any]]:
+    """Every engine's live workers, RQ's first: what the board, the workers page and ``/health`` count."""
+    return [w for engine in names() for w in engine_workers(conn, engine)]
+
+
+def find_worker(conn: redis.Redis, name: str, engine: str | None = None) -> dict[str, Any]:
+    """The live worker called ``name`` (on any engine unless ``engine`` is given); KeyError if none."""
+    found = engine_workers(conn, engine) if engine else all_workers(conn)
+    info = next((w for w in found if w["name"] == name), None)
+    if info is None:
+        raise KeyError(f"no live worker named {name!r}")
+    return info
 
 
 def workers(conn: redis.Redis) -> list[dict[str, Any]]:
@@ -84,18 +100,20 @@ def _is_local(info: dict[str, Any]) -> bool:
     return info["hostname"] in {socket.gethostname(), ""}
 
 
-def stop_worker(conn: redis.Redis, name: str) -> None:
-    """Ask a worker to finish its current job and stop (RQ's shutdown command)."""
-    from rq.command import send_shutdown_command
+def stop_worker(conn: redis.Redis, name: str, engine: str | None = None) -> None:
+    """Ask a worker to finish its current job and stop (RQ's shutdown command, Celery's ``control.shutdown``)."""
+    engine = engine or find_worker(conn, name)["engine"]
+    if engine == "rq":
+        from rq.command import send_shutdown_command
 
-    send_shutdown_command(conn, name)
+        send_shutdown_command(conn, name)
+    else:
+        get_engine(engine).stop_worker(conn, name)
 
 
-def kill_worker(conn: redis.Redis, name: str, engine: str = "rq") -> dict[str, Any]:
+def kill_worker(conn: redis.Redis, name: str, engine: str | None = None) -> dict[str, Any]:
     """SIGKILL a local worker and its work horse (Celery: its pool's children) mid-job, as a crash would."""
-    info = next((w for w in engine_workers(conn, engine) if w["name"] == name), None)
-    if info is None:
-        raise KeyError(f"no live worker named {name!r}")
+    info = find_worker(conn, name, engine)
     if not _is_local(info):
         raise PermissionError(f"worker {name} runs on {info['hostname']}, not on this machine")
     killed = []

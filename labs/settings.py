@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     flower_basic_auth: str | None = var(
         "FLOWER_BASIC_AUTH", None, "`user:password` for Flower (without it, Flower's HTTP API is open on loopback)", repr=False
     )
+    flower_url: str | None = var(
+        "LAB_FLOWER_URL", None, "Flower's address, for the dashboard's link (`labs up --engine celery` sets it)"
+    )
     # event log
     events_maxlen: int = var(
         "LAB_EVENTS_MAXLEN", 200_000, "about how many events the global event stream keeps (older ones are trimmed)", ge=1

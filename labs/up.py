@@ -9,7 +9,7 @@
   its health check *and* the socket answering belongs to the process the lab
   started (:func:`labs.ports.listens_on`).
 - **One API URL.** The dashboard (channel page, playground link) gets the API
-  URL really used, through ``LAB_API_URL``.
+  URL really used, through ``LAB_API_URL`` (and Flower's, ``LAB_FLOWER_URL``).
 - **One lab per folder.** ``<state dir>/up.lock`` is held while it runs; a
   second ``labs up`` with the same state folder prints the URLs of the running
   one (``up.json``) and exits 0.
@@ -218,6 +218,7 @@ class Lab:
         self.lines: list[str] = []
         self.broker: Any = None
         self.conn: Any = None
+        self.flower_url = ""
         self.supervisor = Supervisor(self.connection)
 
     def say(self, line: str) -> None:
@@ -322,6 +323,8 @@ class Lab:
         if "dashboard" in ports:
             dashboard = Server("dashboard", ports["dashboard"], "/_stcore/health")
             env = {"LAB_API_URL": f"http://{probe_host(args.host)}:{ports['api'].port}"} if "api" in ports else {}
+            if self.flower_url:
+                env["LAB_FLOWER_URL"] = self.flower_url  # the sidebar links to the Flower really started
             servers.append((dashboard, self.add_server(dashboard, self.dashboard_command(dashboard.port.port), "dashboard", env)))
         for server, service in servers:
             wait_until_serving(server, service.proc, service.log)
@@ -354,6 +357,7 @@ class Lab:
         wait_until_serving(server, service.proc, service.log)
         auth = "basic auth (FLOWER_BASIC_AUTH)" if not env else "open API"
         auth += ", loopback only" if flower.host in LOOPBACK else ""
+        self.flower_url = service.url
         self.say(f"flower   : {service.url}  ({auth})")
 
     def write_info(self) -> None:

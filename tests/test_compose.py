@@ -54,16 +54,28 @@ def wait_http(url: str, timeout: float = 60, **kwargs: object) -> httpx.Response
     raise AssertionError(f"{url} did not answer 200: {last}")
 
 
+SERVICES = ("worker", "celery-worker", "flower", "api", "dashboard", "jupyter")
+
+
+def wait_state(url: str, headers: dict[str, str], state: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    view: dict = {}
+    while time.monotonic() < deadline:
+        view = httpx.get(url, headers=headers).json()
+        if view["state"] == state:
+            break
+        time.sleep(0.2)
+    return view
+
+
 def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"redis", "worker", "api", "dashboard", "jupyter"}
+    assert set(services) == {"redis", "worker", "celery-worker", "flower", "api", "dashboard", "jupyter"}
     assert "ports" not in services["redis"]  # Redis is not published beyond the compose network
-    assert services["worker"].get("deploy") is None  # scalable: no fixed replica count or container name
-    assert all(
-        services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
-        for name in ("worker", "api", "dashboard", "jupyter")
-    )
+    for name in ("worker", "celery-worker"):  # scalable: no fixed replica count or container name
+        assert services[name].get("deploy") is None and "container_name" not in services[name]
+    assert all(services[name]["depends_on"]["redis"]["condition"] == "service_healthy" for name in SERVICES)
     env_file = dotenv(REPO_ROOT / ".env.example")
     redis_port = free_port()
     shell, flag, script = services["redis"]["command"]
@@ -75,7 +87,7 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
     )
     procs: list[subprocess.Popen[bytes]] = []
-    ports = {"8000": str(free_port()), "8501": str(free_port()), "8888": str(free_port())}
+    ports = {port: str(free_port()) for port in ("8000", "8501", "8888", "5555")}
     try:
         url = f"redis://:{env_file['REDIS_PASSWORD']}@127.0.0.1:{redis_port}/0"
         conn = redis.Redis.from_url(url)
@@ -90,7 +102,7 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         check = services["redis"]["healthcheck"]["test"]
         probe = expand(check[1], env_file).replace("redis-cli", f"redis-cli -p {redis_port}")
         assert subprocess.run(["sh", "-c", probe], env=redis_env).returncode == 0  # the healthcheck passes
-        for name in ("worker", "api", "dashboard", "jupyter"):
+        for name in SERVICES:
             spec = services[name]
             env = {**os.environ, **env_file, "HOME": str(tmp_path / "home"), "LAB_TIME_SCALE": "0.05"}
             env.update({k: expand(str(v), env_file) for k, v in spec["environment"].items()})
@@ -98,11 +110,14 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
             env["LAB_STATE_DIR"] = str(tmp_path / "data")  # the shared volume
             if "LAB_API_URL" in env:
                 env["LAB_API_URL"] = f"http://127.0.0.1:{ports['8000']}"
+            if "LAB_FLOWER_URL" in env:
+                env["LAB_FLOWER_URL"] = env["LAB_FLOWER_URL"].replace(":5555", f":{ports['5555']}")
             cmd = [expand(part, env_file) for part in spec["command"]]
-            if cmd[:2] == ["sh", "-c"]:  # jupyter: one shell line
+            if cmd[:2] == ["sh", "-c"]:  # jupyter, flower: one shell line
                 line = cmd[2].replace("python", sys.executable, 1).replace("/app/notebooks", str(REPO_ROOT / "notebooks"))
                 line = line.replace("--ip 0.0.0.0", "--ip 127.0.0.1 --allow-root")  # the image runs as a user; tests as root
-                cmd = ["sh", "-c", re.sub(r"--port (\d+)", lambda m: f"--port {ports[m.group(1)]}", line)]
+                line = line.replace("--address=0.0.0.0", "--address=127.0.0.1")
+                cmd = ["sh", "-c", re.sub(r"--port([ =])(\d+)", lambda m: f"--port{m.group(1)}{ports[m.group(2)]}", line)]
             else:
                 cmd = [
                     sys.executable if part == "python" else ports.get(part, part).replace("0.0.0.0", "127.0.0.1") for part in cmd
@@ -115,9 +130,9 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         health = wait_http(f"http://127.0.0.1:{ports['8000']}/health").json()
         assert health["status"] == "ok"
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["workers"] < 1:
+        while time.monotonic() < deadline and httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["workers"] < 2:
             time.sleep(0.3)
-        assert httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["workers"] == 1
+        assert httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["engines"] == {"rq": 1, "celery": 1}
         wait_http(f"http://127.0.0.1:{ports['8501']}/_stcore/health")
         wait_http(f"http://127.0.0.1:{ports['8888']}/api/status", params={"token": env_file["JUPYTER_TOKEN"]}, timeout=90)
         assert httpx.get(f"http://127.0.0.1:{ports['8888']}/api/status").status_code == 403  # the token is required
@@ -139,6 +154,20 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         worker = {e["worker"] for e in view["events"] if e["event"] == "started"}
         registered = {w.decode().split(":")[-1] for w in conn.smembers("rq:workers")}
         assert worker and worker <= registered  # processed by the worker service
+        # the seed's engine: a Celery job runs on the celery-worker service, and Flower (basic auth) lists it
+        job = httpx.post(f"{api}/tasks", json={"task": "send_email", "engine": "celery"}, headers=alice).json()
+        view = wait_state(f"{api}/tasks/{job['id']}", alice, "completed")
+        assert view["engine"] == "celery" and view["student"] == "alice"
+        flower = f"http://127.0.0.1:{ports['5555']}"
+        wait_http(f"{flower}/healthcheck")
+        assert httpx.get(f"{flower}/api/tasks").status_code == 401  # basic auth from .env
+        user, password = env_file["FLOWER_BASIC_AUTH"].split(":", 1)
+        deadline = time.monotonic() + 30
+        listed: dict = {}
+        while time.monotonic() < deadline and listed.get(job["id"], {}).get("state") != "SUCCESS":
+            listed = httpx.get(f"{flower}/api/tasks", auth=(user, password), timeout=5).json()
+            time.sleep(0.5)
+        assert listed[job["id"]]["state"] == "SUCCESS" and listed[job["id"]]["name"] == "labs.tasks.demo.send_email"
     finally:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):

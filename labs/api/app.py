@@ -38,6 +38,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from ..clock import time_scale
+from ..engines import names as engine_names
 from ..errors import BrokerUnavailable
 from ..playground import install as install_playground
 from ..settings import queue_name, settings
@@ -95,18 +96,19 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
     def health(response: Response) -> dict[str, Any]:
         """Is the API up, and can it reach the broker? (503 with the reason when it cannot)"""
-        from ..launcher import workers
+        from ..launcher import all_workers
 
         base = {"queue": queue_name(), "time_scale": time_scale(), "push": broker.hub_stats()}
         try:
             conn = broker.sync()
             conn.ping()
-            count = len(workers(conn))
+            found = all_workers(conn)
         except (BrokerUnavailable, RedisError) as exc:
             broker.reset()
             response.status_code = 503
             return {**base, "status": "unavailable", "broker": broker.url, "detail": str(exc)}
-        return {**base, "status": "ok", "broker": broker.url, "workers": count}
+        per_engine = {name: sum(w["engine"] == name for w in found) for name in engine_names()}
+        return {**base, "status": "ok", "broker": broker.url, "workers": len(found), "engines": per_engine}
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

@@ -267,7 +267,8 @@ class Health(BaseModel):
     broker: str | None = None
     detail: str = ""
     queue: str = ""
-    workers: int = 0
+    workers: int = Field(0, description="live workers of every engine")
+    engines: dict[str, int] = Field(default_factory=dict, description="live workers per engine, e.g. {'rq': 2, 'celery': 1}")
     time_scale: float = 1.0
     push: dict[str, Any] = Field(default_factory=dict, description="the event hub: running, position, subscribers")
 

@@ -87,6 +87,7 @@ class JobRow:
     redrive_of: str = ""
     redriven_to: str = ""
     student: str = ""
+    engine: str = "rq"
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -203,6 +204,7 @@ class Board:
         row.updated_at = event.ts
         data = event.data
         row.student = data.get("student") or row.student
+        row.engine = data.get("engine") or row.engine
         if event.progress is not None:
             row.percent = float(event.progress.get("percent", 0.0) or 0.0)
             row.message = str(event.progress.get("message", ""))

@@ -19,6 +19,7 @@ import redis
 from .. import dlq, events, jobs, launcher, supervisor
 from ..broker import ensure_broker, get_connection, redis_url
 from ..clock import time_scale
+from ..engines import get_engine
 from ..settings import settings
 from ..states import is_terminal
 
@@ -64,9 +65,9 @@ _started: dict[str, subprocess.Popen[bytes]] = {}
 
 
 def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:
-    """The live workers (name, kind, state, current job, jobs done, pids)."""
+    """Every engine's live workers (name, engine, kind, state, current job, jobs done, pids)."""
     reap()
-    return launcher.workers(conn)
+    return launcher.all_workers(conn)
 
 
 def engines_without_workers(conn: redis.Redis) -> list[str]:
@@ -78,18 +79,20 @@ def engines_without_workers(conn: redis.Redis) -> list[str]:
     return []
 
 
-def start_local_worker(kind: str = "fork") -> str:
-    """Start one more ``python -m labs worker`` on this machine; return its name."""
-    if kind not in {"fork", "simple", "spawn"}:
-        raise ValueError(f"unknown worker kind {kind!r}")
-    name = f"dash-{kind}-{uuid.uuid4().hex[:6]}"
+def start_local_worker(kind: str = "fork", engine: str = "rq") -> str:
+    """Start one more ``python -m labs worker [--engine E]`` on this machine; return its name."""
+    if kind not in get_engine(engine).kinds:
+        raise ValueError(f"the {engine} engine has no worker kind {kind!r}")
+    name = f"dash-{engine}-{kind}-{uuid.uuid4().hex[:6]}" if engine != "rq" else f"dash-{kind}-{uuid.uuid4().hex[:6]}"
     env = {"REDIS_URL": url} if (url := redis_url()) else {}
-    _started[name] = launcher.start_worker(kind, name=name, env=env)
+    if engine == "celery":
+        env["LAB_CELERY_TASK_EVENTS"] = "1"  # Flower sees its jobs from the first one
+    _started[name] = launcher.start_worker(kind, name=name, env=env, engine=engine)
     return name
 
 
 def stop_worker(conn: redis.Redis, name: str) -> None:
-    """Ask a worker to finish its current job and leave (RQ's shutdown command).
+    """Ask a worker to finish its current job and leave (RQ's shutdown command, Celery's ``control.shutdown``).
 
     Marked as stopped on purpose first, so that ``labs up`` reports it as such and does not restart it.
     """

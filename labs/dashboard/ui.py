@@ -68,6 +68,8 @@ def sidebar() -> None:
         st.caption(t("sidebar.broker", url=queries.broker_label()))
         st.caption(t("sidebar.scale", scale=f"{time_scale():g}"))
         st.link_button(t("sidebar.playground"), f"{settings().api_url}/playground/")
+        if settings().flower_url:
+            st.link_button(t("sidebar.flower"), settings().flower_url)
 
 
 def refresh_every() -> float | None:

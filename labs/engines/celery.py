@@ -221,6 +221,18 @@ def _lab_conn(app: Celery) -> redis.Redis:
     return conn
 
 
+_writers: dict[tuple[int, int], events.DeferredWriter] = {}
+
+
+def _writer(conn: redis.Redis) -> events.DeferredWriter:
+    """This process's deferred appender on ``conn`` (the worker's task thread uses it)."""
+    key = (os.getpid(), id(conn))
+    writer = _writers.get(key)
+    if writer is None:
+        writer = _writers[key] = events.DeferredWriter(conn)
+    return writer
+
+
 # --------------------------------------------------------------------------- the lab's records
 
 
@@ -382,6 +394,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     if not _is_lab(task) or not task_id:
         return
     conn = _lab_conn(task.app)
+    _writer(conn).collect()  # the last job's ``completed`` reply, long arrived
     header = getattr(task.request, "lab", None)
     if header and header.get("meta") and not (task.request.delivery_info or {}).get("redelivered"):
         _start_fresh(conn, task, task_id, header)  # the common case: one round trip
@@ -487,8 +500,10 @@ def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None
     conn = _lab_conn(task.app)
     lab = getattr(task.request, "lab_delivery", None) or {}
     if state == "SUCCESS" and lab and not lab.get("skip"):
-        _emit(conn, task_id, "completed", "completed", lab["meta"], rq_status="SUCCESS", attempt=lab["attempt"],
-              worker=lab["worker"], message="done", also=lambda pipe: pipe.hdel(RUNNING, task_id))  # fmt: skip
+        meta = lab["meta"]  # sent, its reply read before the next job starts: one round trip a job, not two
+        _writer(conn).emit(task_id, "completed", "completed", before=[("HDEL", RUNNING, task_id)], rq_status="SUCCESS",
+                           attempt=lab["attempt"], worker=lab["worker"], message="done", task=meta.get("task", ""),
+                           **events.tags({**meta, "engine": ENGINE}))  # fmt: skip
         return
     _finish(conn, task_id, task)
 
@@ -664,9 +679,19 @@ def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     if not _WORKER or sender is None:
         return
     _stop_watch.set()
+    _collect_all()
     conn = _lab_conn(sender.app)
     conn.delete(_worker_key(_WORKER["name"]))
     conn.srem(WORKERS, _WORKER["name"])
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _collect_all(**_: Any) -> None:
+    """Read the last deferred replies of this process (a prefork child, or the solo worker) before it ends."""
+    for (pid, _conn), writer in list(_writers.items()):
+        if pid == os.getpid():
+            with contextlib.suppress(redis.RedisError, OSError):
+                writer.collect()
 
 
 POOLS = {"fork": "prefork", "simple": "solo"}
@@ -820,6 +845,13 @@ class CeleryEngine(Engine):
                 }
             )
         return out
+
+    def stop_worker(self, conn: Any, name: str) -> None:
+        """Warm shutdown: the worker finishes its current job, then leaves (``celery control shutdown``)."""
+        info = next((w for w in self.workers(conn) if w["name"] == name), None)
+        if info is None:
+            raise KeyError(f"no live celery worker named {name!r}")
+        self.app(conn).control.shutdown(destination=[f"{name}@{info['hostname']}"])
 
     def run_worker(self, kind: str | None = None, name: str | None = None, log_level: str = "INFO") -> int:
         """Run one worker in this process (what :meth:`worker_command` starts)."""

@@ -85,3 +85,15 @@ def test_websocket_cancel_stops_a_running_celery_job(celery_lab: LabSession, cli
     assert frames[-1] == {"type": "end", "state": "failed", "last_event_id": sent[-1]["id"]}
     history = events.job_events(celery_lab.conn, job_id)
     assert history[-1].event == "cancelled" and sum(e.event == "progress" for e in history) < 400
+
+
+def test_health_counts_every_engines_workers(celery_lab: LabSession, client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health["engines"] == {"rq": 0, "celery": 1} and health["workers"] == 1
+    celery_lab.add_worker()  # the session's engine: one more Celery worker
+    rq = LabSession(workers=1, engine="rq").start()
+    try:
+        health = client.get("/health").json()
+        assert health["engines"] == {"rq": 1, "celery": 2} and health["workers"] == 3
+    finally:
+        rq.stop()

@@ -317,3 +317,42 @@ def test_a_celery_job_with_no_celery_worker_says_so(broker: str, app: Make, no_a
     jobs.submit(conn, "noop", {"value": 1}, engine="celery")
     at.run()
     assert "no worker for engine celery" in texts(at) and "python -m labs worker --engine celery" in texts(at)
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_the_workers_page_shows_starts_and_stops_celery_workers_beside_rq(lab: LabSession, app: Make) -> None:
+    at = app().run()
+    page(at, "workers")
+    assert metric(at, "在岗配送员") == "1"
+    at.selectbox(key="worker_engine").set_value("celery").run()
+    at.selectbox(key="worker_kind").set_value("simple").run()
+    at.button(key="start_worker").click().run()
+    no_crash(at)
+    [started] = list(queries._started)
+    assert started.startswith("dash-celery-simple-")
+    ticks(at, lambda at: metric(at, "在岗配送员") == "2", what="the Celery worker to register")
+    table = frame(at, "名字", "引擎")
+    assert dict(zip(table["名字"], table["引擎"], strict=True)) == {started: "celery", workers(lab.conn)[0]["name"]: "rq"}
+    job_id = lab.submit("noop", {"value": 1}, engine="celery")
+    assert lab.wait(job_id).state == "completed"
+    assert next(e for e in jobs.job_view(lab.conn, job_id)["events"] if e["event"] == "started")["worker"] == started
+    page(at, "board")
+    assert metric(at, "在岗配送员") == "2"  # the board counts every engine's workers
+    page(at, "workers")
+    at.selectbox(key="worker_pick").set_value(started)
+    at.button(key="stop_worker").click().run()
+    assert f"已请 {started} 下班" in texts(at)
+    ticks(at, lambda at: metric(at, "在岗配送员") == "1", what="the Celery worker to leave (warm shutdown)")
+    assert frame(at, "名字", "引擎")["引擎"].tolist() == ["rq"]
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_the_sidebar_links_to_flower_when_the_lab_runs_it(
+    broker: str, app: Make, no_api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app().run()
+    assert not [b for b in at.get("link_button") if "Flower" in b.proto.label]
+    monkeypatch.setenv("LAB_FLOWER_URL", "http://127.0.0.1:5555")
+    at = app().run()
+    [link] = [b for b in at.get("link_button") if "Flower" in b.proto.label]
+    assert link.proto.url == "http://127.0.0.1:5555"

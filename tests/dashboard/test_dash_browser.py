@@ -9,14 +9,17 @@ go to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import REPO
+from dashboard_helpers import REPO, free_port, stop, wait_http
 
+from labs.engines.celery import flower_command
 from labs.session import LabSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -66,7 +69,9 @@ def shot(page: object, name: str) -> None:
     """A screenshot of the whole page (Streamlit scrolls inside its main section, so grow the window to fit)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(800)  # type: ignore[attr-defined]
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")  # type: ignore[attr-defined]
+    height = page.evaluate(  # type: ignore[attr-defined]
+        "(document.querySelector('[data-testid=\"stMain\"]') || document.scrollingElement).scrollHeight"
+    )
     size = page.viewport_size  # type: ignore[attr-defined]
     page.set_viewport_size({"width": size["width"], "height": min(6000, max(size["height"], height + 40))})  # type: ignore[attr-defined]
     page.wait_for_timeout(800)  # type: ignore[attr-defined]
@@ -136,3 +141,54 @@ def test_live_board_in_chromium(broker: str, api_server: str, dashboard_server: 
         page.get_by_role("link", name=re.compile("Submit & live board")).click()  # type: ignore[attr-defined]
         page.get_by_text("Live board: where every parcel is").wait_for(timeout=30_000)  # type: ignore[attr-defined]
         shot(page, "07_board_en")
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_celery_job_beside_an_rq_job_on_the_board_the_job_page_and_flower(
+    broker: str, dashboard_server: str, page: object, tmp_path: Path
+) -> None:
+    flower_port = free_port()
+    flower_log = open(tmp_path / "flower.log", "wb")  # noqa: SIM115 - closed below
+    flower = subprocess.Popen(
+        flower_command("127.0.0.1", flower_port),
+        cwd=REPO,
+        env={**os.environ, "REDIS_URL": broker, "FLOWER_UNAUTHENTICATED_API": "true"},
+        stdout=flower_log,
+        stderr=subprocess.STDOUT,
+    )
+    events = {"LAB_CELERY_TASK_EVENTS": "1"}  # Flower's view comes from Celery's task events
+    try:
+        with LabSession(workers=1) as rq_lab, LabSession(workers=1, engine="celery", env=events) as celery_lab:
+            wait_http(f"http://127.0.0.1:{flower_port}/healthcheck", proc=flower)
+            rq_job = rq_lab.submit("send_email", {"to": "rq@example.com"})
+            celery_job = celery_lab.submit("send_email", {"to": "celery@example.com"}, engine="celery")
+            assert [rq_lab.wait(rq_job).state, celery_lab.wait(celery_job).state] == ["completed", "completed"]
+
+            page.goto(dashboard_server)  # type: ignore[attr-defined]
+            page.get_by_text("实时看板").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+            eventually(lambda: metric(page, "已签收") == 2, what="both jobs completed on the board")
+            assert metric(page, "在岗配送员") == 2  # one RQ and one Celery worker
+            rows = page.locator('[data-testid="stDataFrame"] tbody tr')  # type: ignore[attr-defined]
+            eventually(lambda: rows.count() >= 2, what="two rows in the board's table")
+            table = [[cell.strip() for cell in row.locator("th, td").all_inner_texts()] for row in rows.all()]
+            by_id = {cells[0]: cells for cells in table if cells}
+            assert "rq" in by_id[rq_job] and "celery" in by_id[celery_job], table
+            shot(page, "08_board_celery_beside_rq_zh")
+
+            page.get_by_role("link", name=re.compile("快递详情")).click()  # type: ignore[attr-defined]
+            box = page.get_by_label("快递单号（任务ID）")  # type: ignore[attr-defined]
+            box.fill(celery_job)
+            box.press("Enter")
+            page.get_by_text("引擎: celery").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+            page.get_by_text("状态机").first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+            shot(page, "09_job_celery_zh")
+
+            page.goto(f"http://127.0.0.1:{flower_port}/tasks")  # type: ignore[attr-defined]
+            page.get_by_text(celery_job).first.wait_for(timeout=30_000)  # type: ignore[attr-defined]
+            row = page.locator("tr", has_text=celery_job).first  # type: ignore[attr-defined]
+            assert "SUCCESS" in row.inner_text() and "labs.tasks.demo.send_email" in row.inner_text()
+            assert page.get_by_text(rq_job).count() == 0  # type: ignore[attr-defined]  # Flower sees Celery's jobs only
+            shot(page, "10_flower_tasks")
+    finally:
+        stop(flower)
+        flower_log.close()

@@ -27,6 +27,7 @@ import pytest
 from labs.broker import get_connection
 from labs.dashboard import queries
 from labs.launcher import workers
+from labs.ports import free_port
 from labs.settings import REPO_ROOT
 
 
@@ -247,11 +248,15 @@ def test_celery_workers_and_flower_are_supervised_and_flowers_taken_port_replace
     lab_env: Path, taken: Callable[[], int]
 ) -> None:
     flower_wanted = taken()
-    up = Up("--engine", "celery", "--celery-workers", "1", "--no-api", "--no-dashboard", "--flower-port", str(flower_wanted))
+    dashboard_port = free_port()
+    up = Up("--engine", "celery", "--celery-workers", "1", "--no-api", "--flower-port", str(flower_wanted),
+            "--dashboard-port", str(dashboard_port))  # fmt: skip
     try:
         flower_port = used_port(up.wait_for(f"flower   : port {flower_wanted} is taken; using "))
         assert up.wait_for("flower   : http://").startswith(f"flower   : http://127.0.0.1:{flower_port}  (")
         up.wait_for("Ctrl-C")
+        environ = Path(f"/proc/{pid_on_port(dashboard_port, f'server.port {dashboard_port}')}/environ").read_bytes()
+        assert f"LAB_FLOWER_URL=http://127.0.0.1:{flower_port}".encode() in environ.split(b"\0")  # the sidebar's link
         assert json.loads((lab_env / "up.json").read_text())["pid"] == up.proc.pid
         worker = f"celery-fork-worker-1-{up.proc.pid}"
         mark = len(up.lines)

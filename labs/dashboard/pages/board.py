@@ -173,6 +173,7 @@ def table(board: Board, lang: str) -> None:
             i18n.t("col.id", lang): row.id,
             **({i18n.t("col.student", lang): row.student} if classroom else {}),
             i18n.t("col.task", lang): row.task,
+            i18n.t("col.engine", lang): row.engine,
             i18n.t("col.column", lang): f"{COLUMN_ICON.get(row.column, '⚪')} {i18n.short_label(row.column, lang)}",
             i18n.t("col.attempt", lang): row.attempt,
             i18n.t("col.worker", lang): row.worker,

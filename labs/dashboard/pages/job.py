@@ -57,6 +57,7 @@ def job_panel(job_id: str) -> None:
     top[0].metric(ui.t("job.state"), i18n.short_label(state, lang))
     top[1].metric(ui.t("job.attempt"), f"{view['attempt']} / {view['max_retries'] + 1}")
     top[2].metric(ui.t("col.task"), view["task"])
+    top[2].caption(f"{ui.t('col.engine')}: {view.get('engine') or 'rq'}")
     with top[3]:
         progress = view["progress"] or {}
         st.markdown(f"**{ui.t('job.progress')}**")

@@ -10,6 +10,8 @@ import streamlit as st
 
 from labs import events
 from labs.dashboard import charts, i18n, queries, ui
+from labs.engines import get_engine
+from labs.engines import names as engine_names
 from labs.errors import LabError
 
 KILLED_KEY = "killed_job"
@@ -21,7 +23,8 @@ def act(action: str) -> None:
     try:
         conn = queries.connection()
         if action == "start":
-            started = queries.start_local_worker(st.session_state.get("worker_kind", "fork"))
+            engine = st.session_state.get("worker_engine", "rq")
+            started = queries.start_local_worker(st.session_state.get("worker_kind", "fork"), engine)
             message = ("success", ui.t("workers.started", name=started))
         elif action == "stop":
             queries.stop_worker(conn, name)
@@ -68,11 +71,12 @@ def worker_rows(workers: list[dict[str, Any]], lang: str) -> list[dict[str, Any]
     return [
         {
             i18n.t("col.name", lang): w["name"],
+            i18n.t("col.engine", lang): w.get("engine", "rq"),
             i18n.t("col.kind", lang): w["kind"],
             i18n.t("col.state", lang): w["state"],
             i18n.t("col.current_job", lang): w["current_job"] or "—",
-            i18n.t("col.successful", lang): w["successful"],
-            i18n.t("col.failed_count", lang): w["failed"],
+            i18n.t("col.successful", lang): w.get("successful", "—"),
+            i18n.t("col.failed_count", lang): w.get("failed", "—"),
             i18n.t("col.pid", lang): w["pid"],
         }
         for w in workers
@@ -96,7 +100,8 @@ def workers_panel() -> None:
         st.dataframe(worker_rows(workers, lang), hide_index=True, width="stretch")
     left, middle = st.columns([1, 2])
     with left:
-        st.selectbox(ui.t("workers.kind"), ["fork", "simple"], key="worker_kind")
+        engine = st.selectbox(ui.t("submit.engine"), engine_names(), key="worker_engine")
+        st.selectbox(ui.t("workers.kind"), [k for k in get_engine(engine).kinds if k != "spawn"], key="worker_kind")
         st.button("➕ " + ui.t("workers.start"), key="start_worker", on_click=act, args=("start",), type="primary")
     with middle:
         if workers:
