@@ -263,6 +263,8 @@ def test_celery_workers_and_flower_are_supervised_and_flowers_taken_port_replace
         os.killpg(pid_on_port(0, f"engine celery --fork --name {worker}$"), signal.SIGKILL)
         up.wait_for(f"! celery worker {worker} exited with code -9 (SIGKILL)", mark)
         up.wait_for(f"  celery worker {worker}-r1 is back (restart 1, pid ", mark)
+        queries.kill_worker(get_connection(), f"{worker}-r1")  # from the workers page: on purpose
+        up.wait_for(f"  celery worker {worker}-r1 was killed on purpose from the dashboard: not restarted", mark)
         mark = len(up.lines)
         os.kill(pid_on_port(flower_port, f"flower --address=127.0.0.1 --port={flower_port}"), signal.SIGKILL)
         up.wait_for("! Flower exited with code -9 (SIGKILL)", mark)
