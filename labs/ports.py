@@ -19,7 +19,8 @@ def is_taken(port: int, host: str = "127.0.0.1") -> bool:
     left in ``TIME_WAIT`` by a server that just stopped counts as free, and a
     listener on the wildcard address (``0.0.0.0``, ``::``) counts as taking it.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

@@ -51,6 +51,15 @@ def test_a_listener_on_every_address_takes_the_loopback_port_too() -> None:
         assert is_taken(sock.getsockname()[1], "127.0.0.1")
 
 
+def test_an_ipv6_host_is_checked_on_ipv6() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        sock.bind(("::1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert is_taken(port, "::1")
+    assert not is_taken(port, "::1")  # closed: free again
+
+
 def test_choose_ports_replaces_a_taken_port_and_says_so(occupied: list[int]) -> None:
     listening, _ = occupied
     printed: list[str] = []
