@@ -169,7 +169,13 @@ def answers(url: str, ok: tuple[int, ...] = (200,)) -> bool:
 
 
 def probe_host(host: str) -> str:
-    return "127.0.0.1" if host in WILDCARD else host
+    """The host to reach a server bound to ``host`` (an IPv6 address in brackets, the wildcard as loopback)."""
+    host = "127.0.0.1" if host in WILDCARD else host
+    return f"[{host}]" if ":" in host else host
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass
@@ -302,7 +308,7 @@ class Lab:
             return spawn(command, name, env), logs_dir() / f"{name}.log"
 
         proc, log = launch(name)
-        url = f"http://{server.port.host}:{server.port.port}"
+        url = f"http://{url_host(server.port.host)}:{server.port.port}"
         return self.supervisor.add(Service(server.what, name, launch, proc, log, ready=lambda s: server.ready(s.proc), url=url))
 
     def start(self, ports: dict[str, Port]) -> None:
