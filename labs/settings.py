@@ -114,7 +114,10 @@ class Settings(BaseSettings):
         "LAB_EMBED_MODEL_PATH", None, "a local fastembed-ready ONNX model folder (nothing is downloaded)", shown="unset"
     )
     embed_model: str | None = var(
-        "LAB_EMBED_MODEL", None, "the fastembed model name", shown="`BAAI/bge-small-en-v1.5`, or the folder's name"
+        "LAB_EMBED_MODEL",
+        None,
+        "a fastembed model name (from its cache), e.g. `BAAI/bge-small-en-v1.5`",
+        shown="the lab's bundled `all-MiniLM-L6-v2-int8`; for a folder, its name",
     )
     embed_dim: int | None = var("LAB_EMBED_DIM", None, "the vector size of a local model", shown="read from the model", gt=0)
     embed_pooling: Literal["cls", "mean"] | None = var(
