@@ -263,3 +263,25 @@ def test_a_swapped_model_file_is_refused(lab_env, tiny_model):
     shutil.rmtree(folder)
     emb.reset_embedder()
     assert get_embedder().name == "fastembed:all-MiniLM-L6-v2-int8"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a forking worker needs os.fork")
+def test_a_forked_job_uses_the_model_its_worker_loaded(lab_env):
+    """What a forking worker does: the model is loaded once (warm_up), each job's fork reuses it."""
+    model = get_embedder()
+    assert model.kind == "fastembed"
+    expected = model.embed([TEXT])[0]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the job's process
+        try:
+            os.close(read_end)
+            answer = {"same": get_embedder() is model, "vector": get_embedder().embed([TEXT])[0]}
+            os.write(write_end, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = json.loads(pipe.read())  # a hung ONNX Runtime in the child would end in pytest's timeout
+    os.waitpid(pid, 0)
+    assert answer["same"] and answer["vector"] == pytest.approx(expected, abs=1e-6)
