@@ -23,13 +23,15 @@ import time
 from pathlib import Path
 
 
-def run(n_workers: int, kind: str, paths: list[Path]) -> float:
+def run(n_workers: int, kind: str, paths: list[Path], cores: int) -> float:
     from labs import keys
     from labs.indexing import DocumentIndex
     from labs.scenarios import batches, pdfs
     from labs.session import LabSession
 
     DocumentIndex().clear()  # the workers choose their embedder from LAB_EMBEDDER, set by the caller
+    # the model's threads share the cores between the workers (ONNX Runtime would take them all in each)
+    os.environ["LAB_EMBED_THREADS"] = str(max(1, cores // n_workers))
     with LabSession(workers=n_workers, kind=kind) as lab:
         start = time.perf_counter()
         batch_id = pdfs.start(lab.conn, paths)
@@ -58,7 +60,9 @@ def main() -> None:
     from labs.scenarios.pdfs import sample_corpus
 
     paths = sample_corpus(args.pdfs, seed=1)
+    cores = os.cpu_count() or 1
     print(f"broker: {os.environ.get('REDIS_URL', 'embedded (fakeredis)')}   worker: {args.kind}   PDFs: {len(paths)}")
+    print(f"model threads per worker: {cores} cores / workers (LAB_EMBED_THREADS)")
     plans = [("fallback", paths, args.rounds)] + ([("auto", paths[: args.model_pdfs], 1)] if args.model_pdfs else [])
     rows = []
     try:
@@ -69,8 +73,8 @@ def main() -> None:
             if mode == "auto" and not name.startswith("fastembed:"):
                 print(f"no real model: {get_embedder().reason}")
                 continue
-            one = [run(1, args.kind, corpus) for _ in range(rounds)]
-            two = [run(2, args.kind, corpus) for _ in range(rounds)]
+            one = [run(1, args.kind, corpus, cores) for _ in range(rounds)]
+            two = [run(2, args.kind, corpus, cores) for _ in range(rounds)]
             rows.append((name, len(corpus), one, two))
     finally:
         stop_background_broker()

@@ -161,6 +161,8 @@ class FastEmbedder(Embedder):
       the model's output).
     - ``LAB_EMBED_POOLING``: ``cls`` or ``mean`` for a local model (default:
       ``cls`` for BGE models, which are trained that way, else ``mean``).
+    - ``LAB_EMBED_THREADS``: ONNX Runtime's threads for this model (default:
+      one per core; two workers on two cores run best with 1 each).
     - ``LAB_EMBED_ALLOW_DOWNLOAD=1``: without a folder, let fastembed download
       the model; otherwise only its cache is used, so offline it fails at once
       instead of retrying for ~40 s.
@@ -213,7 +215,7 @@ def _load_cached_model(model_name: str) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from fastembed import TextEmbedding
 
-    return TextEmbedding(model_name, local_files_only=not allow_download)
+    return TextEmbedding(model_name, local_files_only=not allow_download, threads=settings().embed_threads)
 
 
 def _load_local_model(model_name: str, folder: Path, dim: int | None, pooling: str | None = None) -> Any:
@@ -241,7 +243,7 @@ def _load_local_model(model_name: str, folder: Path, dim: int | None, pooling: s
             dim=dim,
             model_file="model.onnx",
         )
-    return TextEmbedding(key, specific_model_path=str(folder), local_files_only=True)
+    return TextEmbedding(key, specific_model_path=str(folder), local_files_only=True, threads=settings().embed_threads)
 
 
 def _onnx_output_dim(model_file: Path) -> int:

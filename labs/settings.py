@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     embed_allow_download: bool = var(
         "LAB_EMBED_ALLOW_DOWNLOAD", False, "`1`: fastembed may download its model (else only its cache is used)"
     )
+    embed_threads: int | None = var(
+        "LAB_EMBED_THREADS", None, "ONNX Runtime threads per embedding model (per worker)", shown="one per core", gt=0
+    )
     # API
     max_upload_mb: float = var("LAB_MAX_UPLOAD_MB", 20.0, "largest PDF upload the API accepts, in MB", gt=0)
     cors_origins: Annotated[tuple[str, ...], NoDecode] = var(
