@@ -37,7 +37,6 @@ from .settings import settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = bundled_model.NAME  # a hub model only through LAB_EMBED_MODEL, e.g. BAAI/bge-small-en-v1.5
 # fastembed refuses a local model folder without these files
 REQUIRED_MODEL_FILES = ("model.onnx", "tokenizer.json", "tokenizer_config.json")
 
@@ -226,6 +225,8 @@ def _load_local_model(model_name: str, folder: Path, dim: int | None, pooling: s
     if missing:
         raise EmbedderUnavailable(f"model folder {folder} lacks {', '.join(missing)}")
 
+    if not settings().embed_allow_download:  # a local folder: nothing to fetch, nothing to wait for
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
