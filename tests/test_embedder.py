@@ -291,3 +291,12 @@ def test_a_forked_job_uses_the_model_its_worker_loaded(lab_env):
         answer = json.loads(pipe.read())  # a hung ONNX Runtime in the child would end in pytest's timeout
     os.waitpid(pid, 0)
     assert answer["same"] and answer["vector"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_missing_model_package_is_named_with_the_fix(lab_env, monkeypatch):
+    gone = ("lab-no-such-model", "1.0.0", "x/model.onnx", "model.onnx", bundled_model.PINNED["model.onnx"])
+    monkeypatch.setattr(bundled_model, "FILES", (gone, *bundled_model.FILES[1:]))
+    embedder = get_embedder()
+    assert embedder.kind == "fallback"
+    assert "not installed (lab-no-such-model==1.0.0): run `make setup`" in embedder.reason
+    assert not (lab_env / "models" / bundled_model.NAME).exists()  # nothing half-made is left behind
