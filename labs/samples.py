@@ -2,7 +2,13 @@
 
 Each good PDF is a 2-4 page handbook on one of :data:`TOPICS`, with words that
 belong to that topic only, so a search for a topic's words (``topic.query``)
-should find its file. The broken files are the poison inputs of the PDF lesson:
+should find its file. Its metadata carries a Chinese summary (the PDF's
+Subject, :data:`SUMMARIES_ZH`; the standard fonts have no Chinese glyphs),
+which the index stores as one more chunk: the lab's embedding model is
+English only, and the hashing fallback matches Chinese characters, so a
+Chinese query still finds something. :data:`PARAPHRASES` are queries that
+share no content word with their handbook: only an embedding model that
+knows meaning finds those. The broken files are the poison inputs of the PDF lesson:
 an index job must fail on them with a clear reason, once, without retrying.
 """
 
@@ -28,6 +34,10 @@ class Topic:
     query: str  # a search that should find this topic's file first
     sections: tuple[str, ...]
     facts: tuple[str, ...]
+
+    @property
+    def summary_zh(self) -> str:
+        return SUMMARIES_ZH[self.slug]
 
 
 TOPICS: tuple[Topic, ...] = (
@@ -225,6 +235,39 @@ TOPICS: tuple[Topic, ...] = (
     ),
 )
 
+SUMMARIES_ZH = {
+    "parcel-logistics": "包裹物流：干线拖车夜里到达分拣中心，每个包裹先扫条码，再由传送带分到各个网点的滑槽。",
+    "redelivery-policy": "派送失败后的再次投递：快递员留下通知卡，客户在网上预约再次派送的时间，也可以放在安全的地方或交给邻居。",
+    "returns-centre": "退货中心：退回的商品凭退货号接收，在检验台检查，合格后退款，能再卖的重新上架，其余回收。",
+    "radio-broadcasting": "电台广播：演播室把节目送到山顶的发射机，天线按执照规定的频率播出，备用发射机随时接替。",
+    "telephone-networks": "电话网络：用户线是一对铜线，从家里接到本地交换机；交换机发出拨号音，城市之间经中继线接通电话。",
+    "weather-forecasting": "天气预报：气压计测量气压，冷锋带来降雨，气象气球测量温度和湿度，预报员发布大风暴雨预警。",
+    "bread-baking": "在家烤面包：面粉、水、盐和酵母揉成面团，发酵到两倍大，放进预热的烤箱烤出酥脆的外皮。",
+    "astronomy": "天文学入门：望远镜收集星光，行星绕太阳运行，星系由数十亿颗恒星组成，天文台在夜里观测。",
+    "beekeeping": "养蜂入门：蜂箱里的蜂群只有一只蜂王，工蜂采集花蜜，春天可能分蜂，夏末用摇蜜机收获蜂蜜。",
+    "railway-signalling": "铁路信号与列车控制：红灯表示列车必须停车，轨道电路检测列车的位置，道岔决定列车的进路。",
+    "volcanoes": "火山与喷发：岩浆从地幔上升，气体压力把岩浆推出火山口，熔岩流动，火山灰会让飞机停飞。",
+    "chess-openings": "国际象棋开局：先出马和象，早点王车易位保护国王，弃兵开局用一个兵换取进攻的时间。",
+}
+
+# (query, the topic it should find): no content word of the query is in that topic's handbook
+PARAPHRASES: tuple[tuple[str, str], ...] = (
+    ("I was out at work when the driver knocked; how do I get my package?", "redelivery-policy"),
+    ("homemade baguette: letting it rise and getting it golden", "bread-baking"),
+    ("insects that make a sweet sticky food in wooden boxes", "beekeeping"),
+    ("a mountain that spews molten rock and smoke", "volcanoes"),
+    ("will it be sunny or stormy tomorrow", "weather-forecasting"),
+)
+
+# Chinese queries (the students' language): (query, the topic it should find)
+QUERIES_ZH: tuple[tuple[str, str], ...] = (
+    ("家里没人的时候快递怎么办", "redelivery-policy"),
+    ("怎么用酵母做面包", "bread-baking"),
+    ("明天会不会下雨", "weather-forecasting"),
+    ("火山为什么会喷发", "volcanoes"),
+    ("蜜蜂怎么酿蜂蜜", "beekeeping"),
+)
+
 BROKEN_KINDS = ("truncated", "not-a-pdf", "empty", "garbage", "no-text")
 
 
@@ -248,6 +291,7 @@ def _pdf(title: str) -> _Handbook:
 
 def _handbook(topic: Topic, number: int, rng: random.Random) -> bytes:
     pdf = _pdf(topic.title)
+    pdf.set_subject(topic.summary_zh)  # the Chinese summary, read back as one more chunk
     pages = rng.randint(2, 4)
     for page in range(1, pages + 1):
         pdf.add_page()

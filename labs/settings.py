@@ -114,7 +114,10 @@ class Settings(BaseSettings):
         "LAB_EMBED_MODEL_PATH", None, "a local fastembed-ready ONNX model folder (nothing is downloaded)", shown="unset"
     )
     embed_model: str | None = var(
-        "LAB_EMBED_MODEL", None, "the fastembed model name", shown="`BAAI/bge-small-en-v1.5`, or the folder's name"
+        "LAB_EMBED_MODEL",
+        None,
+        "a fastembed model name (from its cache), e.g. `BAAI/bge-small-en-v1.5`",
+        shown="the lab's bundled `all-MiniLM-L6-v2-int8`; for a folder, its name",
     )
     embed_dim: int | None = var("LAB_EMBED_DIM", None, "the vector size of a local model", shown="read from the model", gt=0)
     embed_pooling: Literal["cls", "mean"] | None = var(
@@ -122,6 +125,9 @@ class Settings(BaseSettings):
     )
     embed_allow_download: bool = var(
         "LAB_EMBED_ALLOW_DOWNLOAD", False, "`1`: fastembed may download its model (else only its cache is used)"
+    )
+    embed_threads: int | None = var(
+        "LAB_EMBED_THREADS", None, "ONNX Runtime threads per embedding model (per worker)", shown="one per core", gt=0
     )
     # API
     max_upload_mb: float = var("LAB_MAX_UPLOAD_MB", 20.0, "largest PDF upload the API accepts, in MB", gt=0)

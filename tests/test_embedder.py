@@ -1,4 +1,4 @@
-"""Embeddings: the hashing fallback, the choice of embedder, a real ONNX model."""
+"""Embeddings: the hashing fallback, the choice of embedder, a real ONNX model, the lab's bundled model."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +16,11 @@ import numpy as np
 import pytest
 from tiny_onnx import TINY_DIM, build_tiny_model
 
+from labs import bundled_model
 from labs import embedder as emb
-from labs.embedder import EmbedderUnavailable, HashEmbedder, cosine, get_embedder
+from labs.embedder import STOPWORDS, Embedder, EmbedderUnavailable, FastEmbedder, HashEmbedder, cosine, get_embedder, tokenize
+from labs.indexing import DocumentIndex, index_pdf
+from labs.samples import PARAPHRASES, QUERIES_ZH, TOPICS, Topic, make_sample_pdfs, topic_of
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = "The parcel was scanned at the sorting hub and sent to the depot."
@@ -100,9 +104,10 @@ def test_falls_back_loudly_when_the_model_folder_is_empty(tmp_path, monkeypatch,
     assert len(embedder.embed([TEXT])[0]) == embedder.dim
 
 
-def test_falls_back_fast_when_no_model_is_cached_offline():
+def test_falls_back_fast_when_no_model_is_cached_offline(monkeypatch):
+    monkeypatch.setenv("LAB_EMBED_MODEL", "BAAI/bge-small-en-v1.5")  # a hub model, not in the empty cache
     started = time.monotonic()
-    embedder = get_embedder()  # BAAI/bge-small-en-v1.5, not in the empty cache
+    embedder = get_embedder()
     assert time.monotonic() - started < 10  # not fastembed's ~40 s of download retries
     assert embedder.kind == "fallback"
     assert "bge-small-en-v1.5" in embedder.reason
@@ -170,3 +175,128 @@ def test_wrong_lab_embed_dim_is_reported(tiny_model, monkeypatch):
     embedder = get_embedder()
     assert embedder.kind == "fallback"
     assert f"LAB_EMBED_DIM={TINY_DIM * 2}" in embedder.reason
+
+
+# --- the lab's bundled model (requirements-models.txt, installed by `make setup`) ---
+
+
+def test_the_bundled_model_loads_offline_with_no_setting(lab_env):
+    embedder = get_embedder()  # no LAB_EMBED* variable, HF_HUB_OFFLINE=1, empty caches
+    assert (embedder.kind, embedder.name, embedder.dim, embedder.reason) == (
+        "fastembed",
+        "fastembed:all-MiniLM-L6-v2-int8",
+        384,
+        "",
+    )
+    folder = lab_env / "models" / "all-MiniLM-L6-v2-int8"  # assembled in the state folder at first use
+    assert bundled_model.sha256(folder / "model.onnx") == bundled_model.PINNED["model.onnx"]
+    assert json.loads((folder / "tokenizer_config.json").read_text())["model_max_length"] == 256
+    [weather, sunny, stadium] = embedder.embed(["weather", "sunny", "stadium"])
+    assert cosine(weather, sunny) > cosine(weather, stadium) + 0.2
+    assert embedder.describe() == {
+        "name": embedder.name,
+        "kind": "fastembed",
+        "dim": 384,
+        "reason": "",
+        "note": bundled_model.NOTE,
+    }
+
+
+def _content_words(text: str) -> set[str]:
+    return {emb._term(t) for t in tokenize(text) if t not in STOPWORDS}
+
+
+def _handbook_words(topic: Topic) -> set[str]:
+    return _content_words(" ".join([topic.title, topic.query, *topic.sections, *topic.facts]))
+
+
+def _rank(index: DocumentIndex, embedder: Embedder, query: str, slug: str) -> int:
+    """Where the topic's handbook comes among the handbooks, by its best chunk (1 = first)."""
+    hits = index.search(embedder.embed([query])[0], k=len(index), embedder_name=embedder.name)
+    order = list(dict.fromkeys(topic_of(hit["source"]).slug for hit in hits))
+    return order.index(slug) + 1
+
+
+def test_paraphrases_find_their_handbook_with_the_model_not_with_hashing(tmp_path, capsys):
+    by_slug = {t.slug: t for t in TOPICS}
+    for query, slug in PARAPHRASES:  # the premise: no content word in common with the handbook
+        assert not _content_words(query) & _handbook_words(by_slug[slug]), query
+    paths = make_sample_pdfs(tmp_path / "pdfs", len(TOPICS))  # one handbook per topic
+    model, hashing = FastEmbedder(), HashEmbedder()
+    index = DocumentIndex(tmp_path / "index.sqlite3")
+    for path in paths:
+        for embedder in (model, hashing):
+            index_pdf(path, index=index, embedder=embedder)
+    ranks = {e.name: [_rank(index, e, q, slug) for q, slug in PARAPHRASES] for e in (hashing, model)}
+    chinese = {e.name: [_rank(index, e, q, slug) for q, slug in QUERIES_ZH] for e in (hashing, model)}
+    with capsys.disabled():
+        for name, found in ranks.items():
+            print(f"\n{name}: rank of the right handbook (of {len(TOPICS)}) for {len(PARAPHRASES)} paraphrases: {found}")
+            print(f"{name}: ... for {len(QUERIES_ZH)} Chinese queries: {chinese[name]}")
+    assert sum(rank == 1 for rank in ranks[model.name]) >= 4, ranks
+    # the Chinese summary (the PDF's Subject) is a chunk: the fallback finds the handbook by its characters
+    assert sum(rank == 1 for rank in chinese[hashing.name]) >= 4, chinese
+    summaries = {hit["text"] for hit in index.search(hashing.embed([QUERIES_ZH[0][0]])[0], k=3)}
+    assert next(t for t in TOPICS if t.slug == QUERIES_ZH[0][1]).summary_zh in summaries
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the weights
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_model_is_refused_and_the_lab_falls_back_visibly(lab_env, monkeypatch, caplog):
+    folder = bundled_model.model_folder()  # assembled, and checked
+    _corrupt(folder / "model.onnx")
+    with caplog.at_level(logging.WARNING, logger="labs.embedder"):
+        embedder = get_embedder()
+    assert embedder.kind == "fallback" and embedder.name == "fallback:hash-512"
+    assert "hash mismatch" in embedder.reason and "model.onnx" in embedder.reason and "refused" in embedder.reason
+    assert any("hash mismatch" in r.getMessage() for r in caplog.records)
+    monkeypatch.setenv("LAB_EMBEDDER", "fastembed")  # or, when asked for: an error with the reason
+    emb.reset_embedder()
+    with pytest.raises(EmbedderUnavailable, match="hash mismatch"):
+        get_embedder()
+
+
+def test_a_swapped_model_file_is_refused(lab_env, tiny_model):
+    folder = bundled_model.model_folder()
+    (folder / "model.onnx").write_bytes((tiny_model / "model.onnx").read_bytes())  # a valid ONNX file, not ours
+    embedder = get_embedder()
+    assert embedder.kind == "fallback" and "hash mismatch" in embedder.reason
+    # deleting the folder (as the reason says) copies it again from the installed package
+    shutil.rmtree(folder)
+    emb.reset_embedder()
+    assert get_embedder().name == "fastembed:all-MiniLM-L6-v2-int8"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a forking worker needs os.fork")
+def test_a_forked_job_uses_the_model_its_worker_loaded(lab_env):
+    """What a forking worker does: the model is loaded once (warm_up), each job's fork reuses it."""
+    model = get_embedder()
+    assert model.kind == "fastembed"
+    expected = model.embed([TEXT])[0]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the job's process
+        try:
+            os.close(read_end)
+            answer = {"same": get_embedder() is model, "vector": get_embedder().embed([TEXT])[0]}
+            os.write(write_end, json.dumps(answer).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = json.loads(pipe.read())  # a hung ONNX Runtime in the child would end in pytest's timeout
+    os.waitpid(pid, 0)
+    assert answer["same"] and answer["vector"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_missing_model_package_is_named_with_the_fix(lab_env, monkeypatch):
+    gone = ("lab-no-such-model", "1.0.0", "x/model.onnx", "model.onnx", bundled_model.PINNED["model.onnx"])
+    monkeypatch.setattr(bundled_model, "FILES", (gone, *bundled_model.FILES[1:]))
+    embedder = get_embedder()
+    assert embedder.kind == "fallback"
+    assert "not installed (lab-no-such-model==1.0.0): run `make setup`" in embedder.reason
+    assert not (lab_env / "models" / bundled_model.NAME).exists()  # nothing half-made is left behind

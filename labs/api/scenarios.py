@@ -5,7 +5,7 @@
                                                 (uploaded ids or generated samples) -> a batch
 ``GET  /batches/{id}``                          a batch's progress and each job's state
 ``WS   /ws/batches/{id}``                       per-file events and whole-batch progress, pushed
-``GET  /search?q=...``                          the best chunks: source file, page, embedder
+``GET  /search?q=...``                          the best chunks: source file, page; the embedder in use
 ``POST /tasks`` with ``agent_chain``            scenario 2: follow ``/tasks/{id}/stream`` (SSE)
 ``POST /scenarios/summaries``                   scenario 3: ``summarize`` jobs writing to SQLite
 ``GET  /scenarios/summaries/{batch}``           what the database holds now (poll it; ETag/304)
@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import indexing, students
 from ..document_folders import documents_dir
+from ..embedder import get_embedder
 from ..errors import BrokerUnavailable, LabError
 from ..scenarios import batches, pdfs, summaries
 from ..states import is_terminal
@@ -101,7 +102,8 @@ def batch_status(batch_id: str, viewer: Viewer = Depends(get_viewer), broker: Br
 @router.get("/search", summary="Search the document index (scenario 1)", dependencies=[Depends(get_viewer)])
 def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, ge=1, le=20)) -> dict[str, Any]:
     results = indexing.search(q, k=k)
-    return {"query": q, "results": results}
+    # which embedder made the query vector (only chunks it made are compared), and why a fallback if one
+    return {"query": q, "results": results, "embedder": get_embedder().describe()}
 
 
 @router.post("/scenarios/summaries", status_code=202, summary="Scenario 3: write summaries into the database")

@@ -48,8 +48,11 @@ def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSess
     # search finds the right file, names the page and the embedder
     paths = sorted(row["label"] for row in status["jobs"] if row["state"] == "completed")
     topic = topic_of(paths[3])
-    hits = client.get("/search", params={"q": topic.query}).json()["results"]
+    found = client.get("/search", params={"q": topic.query}).json()
+    hits = found["results"]
     assert topic_of(hits[0]["source"]) == topic and hits[0]["page"] >= 1 and hits[0]["embedder"]
+    # the answer says which embedder is in use, and why the fallback (the tests choose it)
+    assert found["embedder"]["name"] == hits[0]["embedder"] and "LAB_EMBEDDER=fallback" in found["embedder"]["reason"]
 
 
 def test_agent_chain_streams_its_steps_over_sse(client, lab2: LabSession) -> None:

@@ -286,6 +286,7 @@ EVIDENCE: dict[str, list[str]] = {
         r"'total': 101, 'completed': 100, 'failed': 1, 'percent': 100\.0",
         r"close code: 1000",
         r"\d+ polls",
+        r"fastembed:all-MiniLM-L6-v2-int8: the right handbook first for [45] of 5 paraphrases",
     ],
     "12_review": [r"q4: observed 4\b", r"q7: observed False .*✅", r"replayed path: pending → running → completed"],
 }
