@@ -146,3 +146,19 @@ def test_rq_dequeues_with_blmove_on_the_embedded_broker() -> None:
         pusher.join()
         assert result is not None and result[1].name == "blmove-check"
         assert "BLMOVE" in sent and "BLPOP" not in sent
+
+
+def test_the_pinned_fakeredis_still_needs_the_touch_and_client_list_fixes() -> None:
+    """Unfixed, fakeredis 2.41 has no TOUCH and reports ``cmd=auth`` for every client; fixed, both are right."""
+    probe = (
+        "import fakeredis, redis; from labs.broker import fakeredis_fixes as f\n"
+        "c = fakeredis.FakeRedis()\n"
+        "c.set('k', 1)\n"
+        "try: c.touch('k'); print('touch')\n"
+        "except redis.ResponseError: print('no-touch')\n"
+        "print(c.client_info()['cmd'])\n"
+        "f.fix_touch(); f.fix_sockets()\n"
+        "print(c.touch('k', 'absent'), c.client_info()['cmd'])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["no-touch", "auth", "1", "client|info"], out.stderr

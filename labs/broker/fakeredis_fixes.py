@@ -8,8 +8,12 @@ fakeredis's TCP server is close enough to Redis for the lessons, but not quite:
 - its sockets are non-blocking, so a large reply (a long XRANGE) is cut off
   half-sent (:class:`SendAll`);
 - CLIENT LIST shows addresses as ``('127.0.0.1', 5000)``, not ``127.0.0.1:5000``;
-- a client that dies inside a blocking command (BLMOVE, XREAD BLOCK) is not
-  noticed, and would be handed the next job;
+- a client that dies inside a blocking command (BLPOP, BLMOVE, XREAD BLOCK)
+  is not noticed, and would be handed the next job (:func:`fix_sockets` checks
+  the connection before handing anything over);
+- CLIENT KILL leaves the connection open (the victim's next command fails),
+  CLIENT LIST shows ``db=0 cmd=auth`` for every client, and there is no TOUCH
+  (:func:`fix_sockets`, :func:`fix_touch`);
 - there is no INFO (:func:`fix_info`): RQ then takes the server for Redis 5.0.9
   and never uses LMOVE/BLMOVE (its reliable dequeue), ARQ's worker start and
   ``redis-cli info`` fail.
@@ -24,6 +28,7 @@ BLMOVE fix if that version's BLMOVE already blocks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata
@@ -65,10 +70,26 @@ INTERNALS = (
     "fakeredis._commands:SUPPORTED_COMMANDS",
     "fakeredis.commands_mixins.server_mixin:ServerCommandsMixin",
     "fakeredis._core:FakeServer",
+    "fakeredis._commands:Key",
+    "fakeredis._socket._base:BaseFakeSocket._process_command",
+    "fakeredis._socket._base:BaseFakeSocket.kill",
+    "fakeredis.commands_mixins.connection_mixin:ConnectionCommandsMixin.client_list_cmd",
+    "fakeredis.commands_mixins.connection_mixin:ConnectionCommandsMixin.client_info_cmd",
+    "fakeredis.commands_mixins.generic_mixin:GenericCommandsMixin",
 )
 """The private fakeredis names the fixes use, as ``module:attribute.path``."""
 
-SOCKET_INTERNALS = ("_blocked", "_unblock_reason", "_client_info", "_db.condition", "_server.sockets", "_server.version")
+SOCKET_INTERNALS = (
+    "_blocked",
+    "_unblock_reason",
+    "_client_info",
+    "_db_num",
+    "_db.condition",
+    "_server.sockets",
+    "_server.version",
+    "_killed",
+    "_pubsub",
+)
 """Attributes of a fakeredis socket the hang-up watcher and the address fix use."""
 
 
@@ -354,12 +375,145 @@ def fix_info() -> bool:
     return True
 
 
+def fix_touch() -> bool:
+    """Answer TOUCH (the number of the keys that exist), as Redis does; False if fakeredis has its own."""
+    from fakeredis._commands import SUPPORTED_COMMANDS, Key, command
+    from fakeredis.commands_mixins.generic_mixin import GenericCommandsMixin
+
+    if _supported_elsewhere("touch", "_lab_fix"):
+        log.info("fakeredis answers TOUCH itself: the lab's TOUCH is not applied")
+        return False
+
+    @command(name="TOUCH", fixed=(Key(),), repeat=(Key(),))
+    def touch(self: Any, *keys: Any) -> int:
+        return sum(1 for key in keys if key)
+
+    SUPPORTED_COMMANDS["touch"]._lab_fix = True  # type: ignore[attr-defined]
+    GenericCommandsMixin.touch = touch  # type: ignore[attr-defined]
+    return True
+
+
+class _PeerGone(Exception):
+    """Raised inside a blocking command when its client has hung up, to end the wait without taking anything."""
+
+
+def fix_sockets() -> None:
+    """Patch fakeredis's socket: CLIENT LIST's ``db``/``cmd``/``idle``, CLIENT KILL closing, no pop for the dead.
+
+    - every command records its name (``client|list`` as Redis writes it), the
+      time and, after it ran, the selected database in the client's info, so
+      CLIENT LIST and CLIENT INFO show them (fakeredis shows ``db=0 cmd=auth``);
+    - CLIENT KILL calls the TCP handler's ``_lab_on_kill``, which closes the
+      connection (fakeredis only fails the victim's next command);
+    - a blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, XREAD(GROUP) BLOCK...)
+      that wakes up for new data first asks the TCP handler's
+      ``_lab_peer_gone`` whether its client is still there: if not it ends
+      without taking anything, so the item stays for a live client. The check
+      is made at the moment of handing over, not on a timer.
+    """
+    from fakeredis._socket._base import BaseFakeSocket
+    from fakeredis.commands_mixins.connection_mixin import ConnectionCommandsMixin
+
+    if getattr(BaseFakeSocket, "_lab_sockets_fixed", False):
+        return
+    process_command = BaseFakeSocket._process_command
+    kill = BaseFakeSocket.kill
+    blocking = BaseFakeSocket._blocking
+    client_list = ConnectionCommandsMixin.client_list_cmd
+    client_info = ConnectionCommandsMixin.client_info_cmd
+
+    def _process_command(self: Any, fields: list[bytes]) -> None:
+        if fields:
+            name = fields[0].decode(errors="replace").lower()
+            if len(fields) > 1 and name in ("client", "config", "command", "object", "xinfo", "memory", "script", "acl"):
+                name += "|" + fields[1].decode(errors="replace").lower()
+            info = self._client_info
+            info["cmd"] = name
+            info["-last"] = time.time()
+            info["db"] = self._db_num
+        process_command(self, fields)
+        if self._server is not None:  # None once closed
+            self._client_info["db"] = self._db_num
+
+    def _kill(self: Any) -> None:
+        kill(self)
+        on_kill = getattr(self, "_lab_on_kill", None)
+        if on_kill is not None:
+            on_kill()
+
+    def _blocking(self: Any, timeout: float | None, func: Any, shape: Any = None) -> Any:
+        peer_gone = getattr(self, "_lab_peer_gone", None)
+        if peer_gone is None:
+            return blocking(self, timeout, func, shape)
+
+        def handed_over_only_if_there(first_pass: bool) -> Any:
+            if not first_pass and peer_gone():
+                raise _PeerGone
+            return func(first_pass)
+
+        try:
+            return blocking(self, timeout, handed_over_only_if_there, shape)
+        except _PeerGone:
+            return None if shape is None else shape(None)
+
+    def _refresh(sockets: list[Any]) -> None:
+        now = time.time()
+        for sock in sockets:
+            info = sock._client_info
+            info["idle"] = int(now - info.get("-last", info.get("-created", now)))
+            flags = [f for f in str(info.get("flags", "N")) if f not in "bPN"]
+            if getattr(sock, "_blocked", False):
+                flags.append("b")
+            if getattr(sock, "_pubsub", 0):
+                flags.append("P")
+            info["flags"] = "".join(flags) or "N"
+
+    def client_list_cmd(self: Any, *args: bytes) -> bytes:
+        _refresh(list(self._server.sockets))
+        return client_list(self, *args)
+
+    def client_info_cmd(self: Any) -> bytes:
+        _refresh([self])
+        return client_info(self)
+
+    BaseFakeSocket._process_command = _process_command  # type: ignore[method-assign]
+    BaseFakeSocket.kill = _kill  # type: ignore[method-assign]
+    BaseFakeSocket._blocking = _blocking  # type: ignore[method-assign]
+    ConnectionCommandsMixin.client_list_cmd = client_list_cmd  # type: ignore[method-assign]
+    ConnectionCommandsMixin.client_info_cmd = client_info_cmd  # type: ignore[method-assign]
+    BaseFakeSocket._lab_sockets_fixed = True  # type: ignore[attr-defined]
+
+
+_HANGUP = select.POLLRDHUP | select.POLLHUP | select.POLLERR if hasattr(select, "POLLRDHUP") else 0
+
+
+def peer_gone(sock: socket.socket, wait: float = 0) -> bool:
+    """Whether the client at the other end of ``sock`` has hung up (waiting up to ``wait`` seconds to find out).
+
+    On Linux poll's POLLRDHUP says so even when unread commands are still
+    queued; elsewhere a readable socket that peeks no byte is a hang-up.
+    """
+    try:
+        if _HANGUP:
+            poller = select.poll()
+            poller.register(sock, _HANGUP)
+            return bool(poller.poll(int(wait * 1000)))
+        readable, _, _ = select.select([sock], [], [], wait)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # closed under us
+        return True
+
+
 class SendAll:
-    """A write buffer that sends everything on a non-blocking socket when flushed."""
+    """A write buffer that sends everything on a non-blocking socket when flushed.
+
+    ``close_after_flush``: a client that CLIENT KILLed itself gets its reply, then the connection closes.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
+        self.close_after_flush = False
 
     def write(self, data: bytes) -> None:
         self.buffer += data
@@ -375,6 +529,14 @@ class SendAll:
         finally:
             view.release()
             self.buffer.clear()
+            if self.close_after_flush:
+                hang_up(self.sock)
+
+
+def hang_up(sock: socket.socket) -> None:
+    """Close the connection on ``sock`` (both ways); its handler then sees the end and cleans up."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def request_handler() -> type:
@@ -388,41 +550,62 @@ def request_handler() -> type:
             super().setup()
             # fakeredis makes the socket non-blocking, so a large reply (a long XRANGE)
             # would fail half-sent; send it whole, waiting for room as needed
-            self.writer.writer = SendAll(self.request)  # type: ignore[assignment]
-            fake = self.current_client.get_socket()
+            self._sender = SendAll(self.request)
+            self.writer.writer = self._sender  # type: ignore[assignment]
+            self._thread_id = threading.get_ident()
+            # Kept: asking current_client later would open a new fakeredis socket once this one is closed.
+            self._fake = fake = self.current_client.get_socket()
             describe(fake._server)["connections"] += 1
             info = fake._client_info
             for field in ("addr", "laddr"):  # "('127.0.0.1', 5000)" -> "127.0.0.1:5000", as Redis writes it
                 value = info.get(field)
                 if isinstance(value, tuple):
                     info[field] = f"{value[0]}:{value[1]}"
+            info["-last"] = time.time()
+            fake._lab_peer_gone = lambda: peer_gone(self.request)
+            fake._lab_on_kill = self._on_kill
             self._gone = threading.Event()
             threading.Thread(target=self._watch_hangup, daemon=True, name="broker-hangup").start()
+
+        def handle(self) -> None:
+            with contextlib.suppress(OSError):  # the connection was closed under it (CLIENT KILL): nothing to tell
+                super().handle()
 
         def finish(self) -> None:
             self._gone.set()
             super().finish()
 
-        def _watch_hangup(self) -> None:
-            """Unblock a blocking command (BLMOVE, XREAD BLOCK) whose client has gone.
+        def _on_kill(self) -> None:
+            """CLIENT KILL chose this client (called with the server lock held): close its connection."""
+            if threading.get_ident() == self._thread_id:
+                self._sender.close_after_flush = True  # it killed itself: it still gets its reply
+                return
+            hang_up(self.request)
+            self._unblock(self._fake)
 
-            fakeredis does not notice a client that dies while it waits, and
-            would hand that dead client the next job; real Redis drops it.
+        @staticmethod
+        def _unblock(fake: Any) -> None:
+            """Wake ``fake`` from its blocking command with an empty reply (the server lock must be held)."""
+            if getattr(fake, "_blocked", False) and fake._db is not None:
+                fake._unblock_reason = b"timeout"
+                fake._db.condition.notify_all()
+
+        def _watch_hangup(self) -> None:
+            """End a blocking command (BLMOVE, XREAD BLOCK) whose client has gone, so its thread is freed.
+
+            Not what keeps items safe (the check at hand-over does that); this
+            frees the thread and drops the client from CLIENT LIST and INFO as
+            soon as the kernel reports the hang-up.
             """
-            while not self._gone.wait(0.05):
-                fake = self.current_client.get_socket()
-                if not getattr(fake, "_blocked", False):
+            while not self._gone.is_set():
+                if not peer_gone(self.request, wait=0.5):
                     continue
-                try:
-                    readable, _, _ = select.select([self.request], [], [], 0)
-                    hung_up = bool(readable) and self.request.recv(1, socket.MSG_PEEK) == b""
-                except OSError:
-                    hung_up = True
-                if hung_up:
-                    fake._unblock_reason = b"timeout"
-                    with fake._db.condition:
-                        fake._db.condition.notify_all()
-                    return
+                while not self._gone.wait(0.05):
+                    db = self._fake._db
+                    if db is not None and getattr(self._fake, "_blocked", False):
+                        with db.condition:
+                            self._unblock(self._fake)
+                return
 
     return NoDelayHandler
 
@@ -431,10 +614,12 @@ _checked: bool | None = None
 
 
 def apply() -> type:
-    """Check the installed fakeredis (once), fix its BLMOVE, add INFO, and return a request handler class."""
+    """Check the installed fakeredis (once), apply every fix, and return a request handler class."""
     global _checked
     if _checked is None:
         _checked = check()
     fix_blmove(probe=not _checked)
     fix_info()
+    fix_touch()
+    fix_sockets()
     return request_handler()
