@@ -124,7 +124,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .broker import EmbeddedBroker, get_connection, is_alive, redis_url
+    from .broker import EmbeddedBroker, ensure_broker, get_connection, is_alive, redis_url
+    from .broker.folder import FolderTaken
     from .launcher import app_path, python_cmd, spawn, start_worker, stop_process, wait_for_workers
 
     broker = None
@@ -136,8 +137,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         if url and is_alive(url):
             print(f"broker   : {url} (embedded, already running)")
         else:
-            broker = EmbeddedBroker(port=args.broker_port).start()
-            print(f"broker   : {broker.url} (embedded fakeredis; set REDIS_URL to use a Redis server)")
+            try:
+                broker = EmbeddedBroker(port=args.broker_port).start()
+                print(f"broker   : {broker.url} (embedded fakeredis; set REDIS_URL to use a Redis server)")
+            except FolderTaken:  # another one was starting at the same moment: use it
+                print(f"broker   : {ensure_broker()} (embedded, already running)")
     procs = []
 
     def stop_all(*_: Any) -> None:

@@ -2,7 +2,9 @@
 
 Started by ``python -m labs broker`` / ``python -m labs up`` (:mod:`labs.broker.daemon`),
 or in-process by tests and exercise checks. With ``write_url`` it writes its URL
-to ``<state dir>/broker.url``, where every other process looks for it.
+to ``<state dir>/broker.url``, where every other process looks for it, and holds
+the folder's running lock (:mod:`labs.broker.folder`) while it runs: one broker
+per state folder.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from ..ports import free_port
-from . import fakeredis_fixes
+from . import fakeredis_fixes, folder
 from .connection import url_file
 
 
@@ -29,12 +31,20 @@ class EmbeddedBroker:
         fakeredis_fixes.describe(self.server.fake_server, port=self.port)
         self.write_url = write_url
         self._thread: threading.Thread | None = None
+        self._folder: folder.FileLock | None = None
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> EmbeddedBroker:
+        """Serve; with ``write_url``, first take the state folder (:class:`~labs.broker.folder.FolderTaken` if served)."""
+        if self.write_url:
+            try:
+                self._folder = folder.claim()
+            except folder.FolderTaken:
+                self.server.server_close()
+                raise
         self._thread = threading.Thread(target=self.server.serve_forever, name="embedded-broker", daemon=True)
         self._thread.start()
         if self.write_url:
@@ -46,6 +56,9 @@ class EmbeddedBroker:
             url_file().unlink(missing_ok=True)
         self.server.shutdown()
         self.server.server_close()
+        if self._folder is not None:
+            self._folder.release()
+            self._folder = None
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
