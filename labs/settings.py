@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     broker_outage_seconds: float = var(
         "LAB_BROKER_OUTAGE_SECONDS", 30.0, "seconds a worker's commands keep retrying while the broker is away", ge=0
     )
+    broker_snapshot_seconds: float = var(
+        "LAB_BROKER_SNAPSHOT_SECONDS",
+        30.0,
+        "seconds between snapshots of the embedded broker to <state dir>/broker.snapshot (also on stop; 0: only on stop)",
+        ge=0,
+    )
     # the Celery engine
     celery_acks_late: bool = var(
         "LAB_CELERY_ACKS_LATE",

@@ -36,14 +36,17 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def serve(host: str = "127.0.0.1", port: int = 0) -> None:
-    """Run the embedded broker in the foreground until interrupted (``python -m labs broker``)."""
+def serve(host: str = "127.0.0.1", port: int = 0, *, fresh: bool = False) -> None:
+    """Run the embedded broker in the foreground until interrupted (``python -m labs broker``).
+
+    It loads the folder's snapshot (``fresh``: starts empty instead) and writes it on the way out.
+    """
     url = redis_url()
     if url and not settings().redis_url and is_alive(url):
         print(f"an embedded broker is already running at {url}")
         return
     try:
-        broker = EmbeddedBroker(host, port).start()
+        broker = EmbeddedBroker(host, port, fresh=fresh).start()
     except folder.FolderTaken:
         url = _serving_url(time.monotonic() + 10)
         print(f"an embedded broker is already running at {url or '(still starting)'}")
@@ -53,6 +56,10 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"embedded broker (fakeredis) listening at {broker.url}", flush=True)
     print(f"URL written to {url_file()}", flush=True)
+    if fresh:
+        print("started empty (--fresh)", flush=True)
+    else:
+        print(f"{broker.restored} keys restored from {broker.snapshot_path}", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -9,17 +9,34 @@ per state folder.
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
 
 from ..ports import free_port
-from . import fakeredis_fixes, folder
+from ..settings import settings
+from . import fakeredis_fixes, folder, snapshot
 from .connection import url_file
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedBroker:
     """fakeredis's TCP server on loopback, with the lab's fixes (:mod:`labs.broker.fakeredis_fixes`)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, write_url: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        write_url: bool = True,
+        fresh: bool = False,
+        snapshot_path: Path | None = None,
+    ) -> None:
+        """``write_url``: serve the state folder (URL file, folder lock, snapshot kept in it, unless ``snapshot_path``).
+
+        ``fresh``: start empty, setting an existing snapshot aside.
+        """
         from fakeredis import TcpFakeServer
 
         handler = fakeredis_fixes.apply()
@@ -32,6 +49,12 @@ class EmbeddedBroker:
         self.write_url = write_url
         self._thread: threading.Thread | None = None
         self._folder: folder.FileLock | None = None
+        self.snapshot_path = snapshot_path or (snapshot.snapshot_file() if write_url else None)
+        self.fresh = fresh
+        self.restored = 0
+        """How many keys the snapshot brought back at start."""
+        self._stopping = threading.Event()
+        self._saver: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -45,6 +68,17 @@ class EmbeddedBroker:
             except folder.FolderTaken:
                 self.server.server_close()
                 raise
+        if self.snapshot_path is not None:
+            if self.fresh:
+                aside = snapshot.set_aside(self.snapshot_path)
+                if aside:
+                    log.warning("starting empty (--fresh); the previous snapshot is kept as %s", aside)
+            else:
+                self.restored = snapshot.load(self.server.fake_server, self.snapshot_path)
+            every = settings().broker_snapshot_seconds
+            if every > 0:
+                self._saver = threading.Thread(target=self._save_every, args=(every,), name="broker-snapshot", daemon=True)
+                self._saver.start()
         self._thread = threading.Thread(target=self.server.serve_forever, name="embedded-broker", daemon=True)
         self._thread.start()
         if self.write_url:
@@ -54,11 +88,28 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self.write_url and url_file().exists() and url_file().read_text().strip() == self.url:
             url_file().unlink(missing_ok=True)
+        self._stopping.set()
         self.server.shutdown()
+        if self._saver is not None:
+            self._saver.join(30)
+        if self.snapshot_path is not None:
+            self.save()
         self.server.server_close()
         if self._folder is not None:
             self._folder.release()
             self._folder = None
+
+    def save(self) -> int:
+        """Write the snapshot now (the number of keys in it)."""
+        assert self.snapshot_path is not None, "this broker keeps no snapshot"
+        return snapshot.save(self.server.fake_server, self.snapshot_path)
+
+    def _save_every(self, seconds: float) -> None:
+        while not self._stopping.wait(seconds):
+            try:
+                self.save()
+            except OSError as exc:  # a full disk must not stop the broker; the next try may succeed
+                log.warning("could not write the broker snapshot %s: %s", self.snapshot_path, exc)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
