@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     event_ttl: int = var(
         "LAB_EVENT_TTL", 7 * 24 * 3600, "seconds a job's event stream lives after its last event", shown="`604800` (7 days)", ge=1
     )
+    result_ttl: int = var(
+        "LAB_RESULT_TTL",
+        7 * 24 * 3600,
+        "seconds a finished job's record and result (or failure) are kept; with `LAB_EVENT_TTL` it bounds the broker's memory",
+        shown="`604800` (7 days)",
+        ge=1,
+    )
     # documents and embeddings
     document_roots: Annotated[tuple[Path, ...], NoDecode] = var(
         "LAB_DOCUMENT_ROOTS",

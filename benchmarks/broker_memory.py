@@ -1,0 +1,101 @@
+"""The embedded broker's memory after N lab jobs: RSS of the ``python -m labs broker`` process.
+
+    python benchmarks/broker_memory.py                      # 10,000 then 100,000 jobs (~20 min on 2 cores)
+    python benchmarks/broker_memory.py --jobs 1000,5000     # a quick look
+
+A fresh broker in a temporary state folder; at each step the queue is filled
+with no-op jobs (``labs.jobs.submit``, as the API does), two burst
+SimpleWorkers drain it, and the broker's resident memory (``VmRSS``), its key
+count and the job count are printed. Everything a job leaves is kept as long
+as the lab keeps it (results and failures ``LAB_RESULT_TTL``, a job's events
+``LAB_EVENT_TTL``, the global event stream ``LAB_EVENTS_MAXLEN`` entries), so
+the figures grow with the jobs until the TTLs expire them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from labs.jobs import submit
+from labs.settings import REPO_ROOT
+
+
+def rss(pid: int) -> int:
+    """Resident memory of ``pid`` in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def drain(env: dict[str, str], workers: int) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "labs", "worker", "--simple", "--burst", "--log-level", "WARNING"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise RuntimeError(f"a burst worker exited with {proc.returncode}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", default="10000,100000", help="cumulative job counts to measure at (comma-separated)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    steps = [int(n) for n in args.jobs.split(",")]
+    state = Path(tempfile.mkdtemp(prefix="lab-broker-memory-"))
+    env = {**os.environ, "LAB_STATE_DIR": str(state), "LAB_TIME_SCALE": "0", "LAB_EMBEDDER": "fallback"}
+    env["LAB_BROKER_SNAPSHOT_SECONDS"] = "0"  # only on stop: a snapshot's copy would show in the figures
+    env.pop("REDIS_URL", None)
+    os.environ.update({k: env[k] for k in ("LAB_STATE_DIR", "LAB_TIME_SCALE")})
+    broker = subprocess.Popen([sys.executable, "-m", "labs", "broker"], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        url_path = state / "broker.url"
+        deadline = time.monotonic() + 30
+        while not url_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        conn = redis.Redis.from_url(url_path.read_text().strip())
+        conn.ping()
+        base = rss(broker.pid)
+        print(f"broker pid {broker.pid}, state {state}")
+        print(f"{'jobs':>8} {'RSS':>10} {'over idle':>10} {'per job':>9} {'keys':>8} {'elapsed':>8}")
+        print(f"{0:>8} {base / 2**20:>8.1f}MB {'':>10} {'':>9} {conn.dbsize():>8}")
+        done = 0
+        started = time.monotonic()
+        for target in steps:
+            t0 = time.monotonic()
+            while done < target:
+                submit(conn, "noop", {"value": done})
+                done += 1
+            t1 = time.monotonic()
+            drain(env, args.workers)
+            print(f"  submitted in {t1 - t0:.0f}s, drained in {time.monotonic() - t1:.0f}s", flush=True)
+            now = rss(broker.pid)
+            grown = now - base
+            print(
+                f"{done:>8} {now / 2**20:>8.1f}MB {grown / 2**20:>8.1f}MB {grown / done / 1024:>7.1f}KB {conn.dbsize():>8} "
+                f"{time.monotonic() - started:>7.0f}s",
+                flush=True,
+            )
+    finally:
+        broker.terminate()
+        broker.wait(60)
+
+
+if __name__ == "__main__":
+    main()
