@@ -97,3 +97,41 @@ def test_a_client_that_died_while_blocked_takes_nothing(broker: str, command: st
                 victim.wait(10)
             conn.delete(key, key + ":taken")
     assert lost == [(d, 0) for d in DELAYS_MS]
+
+
+GROUP_VICTIM = """
+import sys, redis
+url, name, key = sys.argv[1:]
+conn = redis.Redis.from_url(url, client_name=name)
+conn.ping()
+print("ready", flush=True)
+conn.xreadgroup("workers", name, {key: ">"}, block=0)
+"""
+
+
+@pytest.mark.parametrize("delay_ms", [0, 30])
+def test_a_consumer_that_died_in_xreadgroup_block_is_delivered_nothing(broker: str, delay_ms: int) -> None:
+    """XREADGROUP would put the entry in the dead consumer's pending list, where no one reads it."""
+    conn = redis.Redis.from_url(broker)
+    prefix = f"reader-{uuid.uuid4().hex[:8]}"
+    key = f"lab:test:{prefix}"
+    conn.xgroup_create(key, "workers", id="0", mkstream=True)
+    victim = subprocess.Popen([sys.executable, "-c", GROUP_VICTIM, broker, prefix, key], stdout=subprocess.PIPE, text=True)
+    try:
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while _blocked(conn, prefix) < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        victim.kill()
+        victim.wait(10)
+        time.sleep(delay_ms / 1000)
+        conn.xadd(key, {"job": "1"})
+        time.sleep(0.05)
+        assert conn.xpending(key, "workers")["pending"] == 0
+        got = conn.xreadgroup("workers", "alive", {key: ">"}, count=1, block=1000)
+        assert got and got[0][1][0][1] == {b"job": b"1"}
+    finally:
+        victim.kill()
+        victim.wait(10)
+        conn.delete(key)
