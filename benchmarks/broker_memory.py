@@ -73,7 +73,7 @@ def main() -> None:
         conn.ping()
         base = rss(broker.pid)
         print(f"broker pid {broker.pid}, state {state}")
-        print(f"{'jobs':>8} {'RSS':>10} {'over idle':>10} {'per job':>9} {'keys':>8} {'elapsed':>8}")
+        print(f"{'jobs':>8} {'RSS':>10} {'over idle':>10} {'per job':>9} {'keys':>8} {'SAVE':>7} {'snapshot':>9} {'elapsed':>8}")
         print(f"{0:>8} {base / 2**20:>8.1f}MB {'':>10} {'':>9} {conn.dbsize():>8}")
         done = 0
         started = time.monotonic()
@@ -87,9 +87,13 @@ def main() -> None:
             print(f"  submitted in {t1 - t0:.0f}s, drained in {time.monotonic() - t1:.0f}s", flush=True)
             now = rss(broker.pid)
             grown = now - base
+            t2 = time.monotonic()
+            conn.save()  # the snapshot the broker writes every LAB_BROKER_SNAPSHOT_SECONDS: how long it holds the broker
+            saving = time.monotonic() - t2
+            size = (state / "broker.snapshot").stat().st_size
             print(
                 f"{done:>8} {now / 2**20:>8.1f}MB {grown / 2**20:>8.1f}MB {grown / done / 1024:>7.1f}KB {conn.dbsize():>8} "
-                f"{time.monotonic() - started:>7.0f}s",
+                f"{saving:>6.2f}s {size / 2**20:>7.1f}MB {time.monotonic() - started:>7.0f}s",
                 flush=True,
             )
     finally:

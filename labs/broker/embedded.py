@@ -75,6 +75,7 @@ class EmbeddedBroker:
                     log.warning("starting empty (--fresh); the previous snapshot is kept as %s", aside)
             else:
                 self.restored = snapshot.load(self.server.fake_server, self.snapshot_path)
+            self.server.fake_server._lab_snapshot = self._snapshot_command
             every = settings().broker_snapshot_seconds
             if every > 0:
                 self._saver = threading.Thread(target=self._save_every, args=(every,), name="broker-snapshot", daemon=True)
@@ -103,6 +104,15 @@ class EmbeddedBroker:
         """Write the snapshot now (the number of keys in it)."""
         assert self.snapshot_path is not None, "this broker keeps no snapshot"
         return snapshot.save(self.server.fake_server, self.snapshot_path)
+
+    def _snapshot_command(self, *, blocking: bool) -> None:
+        """SAVE / BGSAVE (called by the command, with the server lock held): write the snapshot now."""
+        assert self.snapshot_path is not None
+        blob, _ = snapshot.capture(self.server.fake_server)
+        if blocking:
+            snapshot.write(blob, self.snapshot_path)
+        else:
+            threading.Thread(target=snapshot.write, args=(blob, self.snapshot_path), name="broker-bgsave", daemon=True).start()
 
     def _save_every(self, seconds: float) -> None:
         while not self._stopping.wait(seconds):

@@ -76,6 +76,9 @@ INTERNALS = (
     "fakeredis.commands_mixins.connection_mixin:ConnectionCommandsMixin.client_list_cmd",
     "fakeredis.commands_mixins.connection_mixin:ConnectionCommandsMixin.client_info_cmd",
     "fakeredis.commands_mixins.generic_mixin:GenericCommandsMixin",
+    "fakeredis.commands_mixins.server_mixin:ServerCommandsMixin.save",
+    "fakeredis.commands_mixins.server_mixin:ServerCommandsMixin.bgsave",
+    "fakeredis._core._database:Item",
 )
 """The private fakeredis names the fixes use, as ``module:attribute.path``."""
 
@@ -89,6 +92,10 @@ SOCKET_INTERNALS = (
     "_server.version",
     "_killed",
     "_pubsub",
+    "_db._dict",
+    "_server.lock",
+    "_server.script_cache",
+    "_server.lastsave",
 )
 """Attributes of a fakeredis socket the hang-up watcher and the address fix use."""
 
@@ -393,6 +400,36 @@ def fix_touch() -> bool:
     return True
 
 
+def fix_save() -> None:
+    """Make SAVE and BGSAVE write the embedded broker's snapshot (fakeredis only records the time).
+
+    The broker puts ``_lab_snapshot(blocking)`` on its fakeredis server; a
+    fakeredis with none (in-process) keeps fakeredis's behaviour.
+    """
+    from fakeredis.commands_mixins.server_mixin import ServerCommandsMixin
+
+    if getattr(ServerCommandsMixin, "_lab_save_fixed", False):
+        return
+    save, bgsave = ServerCommandsMixin.save, ServerCommandsMixin.bgsave
+
+    def lab_save(self: Any) -> Any:
+        snapshot = getattr(self._server, "_lab_snapshot", None)
+        if snapshot is not None:
+            snapshot(blocking=True)
+        return save(self)
+
+    def lab_bgsave(self: Any, *args: bytes) -> Any:
+        reply = bgsave(self, *args)  # checks the arguments first
+        snapshot = getattr(self._server, "_lab_snapshot", None)
+        if snapshot is not None:
+            snapshot(blocking=False)
+        return reply
+
+    ServerCommandsMixin.save = lab_save  # type: ignore[method-assign]
+    ServerCommandsMixin.bgsave = lab_bgsave  # type: ignore[method-assign]
+    ServerCommandsMixin._lab_save_fixed = True  # type: ignore[attr-defined]
+
+
 class _PeerGone(Exception):
     """Raised inside a blocking command when its client has hung up, to end the wait without taking anything."""
 
@@ -622,4 +659,5 @@ def apply() -> type:
     fix_info()
     fix_touch()
     fix_sockets()
+    fix_save()
     return request_handler()

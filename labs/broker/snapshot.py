@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,34 +43,37 @@ def snapshot_file() -> Path:
     return state_dir() / SNAPSHOT_FILE
 
 
-def save(fake_server: Any, path: Path) -> int:
-    """Write every live key of ``fake_server`` (with its expiry) to ``path`` atomically; the number of keys."""
-    with fake_server.lock:  # no command runs while the copy is taken: a consistent snapshot
-        now = time.time()
-        dbs = {
-            number: {
-                key: (item.value, item.expireat) for key, item in db._dict.items() if not item.expireat or item.expireat > now
-            }
-            for number, db in list(fake_server.dbs.items())
-        }
-        blob = pickle.dumps(
-            {
-                "format": FORMAT,
-                "fakeredis": installed_version(),
-                "saved": now,
-                "dbs": dbs,
-                "scripts": dict(fake_server.script_cache),
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-    tmp = path.with_name(path.name + ".tmp")
+def capture(fake_server: Any) -> tuple[bytes, int]:
+    """The snapshot of ``fake_server`` as bytes, and its number of keys; the caller holds the server's lock."""
+    now = time.time()
+    dbs = {
+        number: {key: (item.value, item.expireat) for key, item in db._dict.items() if not item.expireat or item.expireat > now}
+        for number, db in list(fake_server.dbs.items())
+    }
+    blob = pickle.dumps(
+        {"format": FORMAT, "fakeredis": installed_version(), "saved": now, "dbs": dbs, "scripts": dict(fake_server.script_cache)},
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    fake_server.lastsave = int(now)
+    return blob, sum(len(keys) for keys in dbs.values())
+
+
+def write(blob: bytes, path: Path) -> None:
+    """Replace the snapshot at ``path`` with ``blob`` atomically (a crash mid-write leaves the old one)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")  # SAVE and the timer may overlap
     with open(tmp, "wb") as out:
         out.write(blob)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    fake_server.lastsave = int(now)
-    return sum(len(keys) for keys in dbs.values())
+
+
+def save(fake_server: Any, path: Path) -> int:
+    """Write every live key of ``fake_server`` (with its expiry) to ``path``; the number of keys."""
+    with fake_server.lock:  # no command runs while the copy is taken: a consistent snapshot
+        blob, count = capture(fake_server)
+    write(blob, path)
+    return count
 
 
 def load(fake_server: Any, path: Path) -> int:

@@ -139,3 +139,25 @@ def test_a_job_that_was_running_when_the_broker_stopped_is_found_abandoned_and_r
         worker.wait(10)
         broker.send_signal(signal.SIGTERM)
         broker.communicate(timeout=30)
+
+
+def test_save_and_bgsave_write_the_snapshot(lab_env: Path) -> None:
+    from fakeredis._core import FakeServer
+
+    from labs.broker import snapshot
+
+    with EmbeddedBroker() as emb:
+        conn = redis.Redis.from_url(emb.url)
+        conn.set("lab:test:saved", "1")
+        before = conn.lastsave()
+        assert conn.save()
+        saved = FakeServer()
+        assert snapshot.load(saved, lab_env / SNAPSHOT_FILE) == 1
+        conn.set("lab:test:background", "1")
+        assert conn.bgsave()
+        deadline = time.monotonic() + 10
+        while snapshot.load(FakeServer(), lab_env / SNAPSHOT_FILE) != 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert conn.lastsave() >= before
+        assert conn.info("persistence")["rdb_last_save_time"] >= int(before.timestamp())
