@@ -76,6 +76,39 @@ def save(fake_server: Any, path: Path) -> int:
     return count
 
 
+def fork_writer(fake_server: Any, path: Path) -> int:
+    """Fork a child that writes the snapshot and exits; its pid. The caller holds the server's lock.
+
+    Copy-on-write gives the child the data as it is at the fork, so the broker
+    stops only for the fork, as Redis's BGSAVE does: pickling 100,000 jobs takes
+    many seconds, which would otherwise hold every client up.
+    """
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread exists; write and leave without running any cleanup
+        status = 1
+        try:
+            blob, _ = capture(fake_server)
+            write(blob, path)
+            status = 0
+        finally:
+            os._exit(status)
+    return pid
+
+
+def save_in_child(fake_server: Any, path: Path) -> int:
+    """Write the snapshot from a forked child (:func:`fork_writer`) and wait for it; its exit code (0: written)."""
+    if not hasattr(os, "fork"):
+        save(fake_server, path)
+        return 0
+    with fake_server.lock:  # no command half-done in the copy
+        pid = fork_writer(fake_server, path)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        fake_server.lastsave = int(time.time())
+    return code
+
+
 def load(fake_server: Any, path: Path) -> int:
     """Load the snapshot at ``path`` into an empty ``fake_server``; the number of keys (0 if there is none).
 
