@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -59,7 +61,52 @@ def drain(env: dict[str, str], workers: int) -> None:
             raise RuntimeError(f"a burst worker exited with {proc.returncode}")
 
 
-def in_process(steps: list[int]) -> None:
+def copy_jobs(conn: Any, fake_server: Any, target: int) -> int:
+    """Copy the finished jobs' data under new job ids until there are ``target`` jobs; how many there are.
+
+    Each copy is what a finished no-op job leaves: its RQ record and result and
+    its event stream (unpickled copies of the originals, as DUMP/RESTORE makes them), its
+    entries in the lab's indexes and its three entries in the global event
+    stream (trimmed as the lab trims it): the same data as running the job,
+    many minutes sooner.
+    """
+    from fakeredis._core._database import Item
+
+    from labs import keys
+    from labs.settings import settings
+
+    originals = [m.decode() for m in conn.zrange("rq:finished:lab", 0, -1)]
+    global_events: dict[str, list[dict[bytes, bytes]]] = {}
+    for _, fields in conn.xrange(keys.GLOBAL_STREAM):
+        global_events.setdefault(fields.get(b"job_id", b"").decode(), []).append(fields)
+    db = fake_server.dbs[0]
+    count, copy = conn.zcard("rq:finished:lab"), 0
+    while count < target:
+        copy += 1
+        for job_id in originals:
+            if count >= target:
+                break
+            new = f"{job_id[:24]}{copy:08x}"
+            with fake_server.lock:
+                for pattern in ("rq:job:{}", "rq:results:{}", keys.job_stream("{}")):
+                    old = db._dict[pattern.format(job_id).encode()]
+                    item = Item(pickle.loads(pickle.dumps(old.value)))  # as RESTORE does: no value shared
+                    item.expireat = old.expireat
+                    db[pattern.format(new).encode()] = item
+            pipe = conn.pipeline(transaction=False)
+            pipe.zadd("rq:finished:lab", {new: time.time()})
+            pipe.zadd(keys.JOB_INDEX, {new: time.time()})
+            pipe.hset(keys.JOB_STATES, new, conn.hget(keys.JOB_STATES, job_id) or b"")
+            for fields in global_events.get(job_id, []):
+                pipe.xadd(
+                    keys.GLOBAL_STREAM, {**fields, b"job_id": new.encode()}, maxlen=settings().events_maxlen, approximate=True
+                )
+            pipe.execute()
+            count += 1
+    return count
+
+
+def in_process(steps: list[int], copies_to: list[int]) -> None:
     import fakeredis
 
     from labs.broker import EmbeddedBroker
@@ -78,13 +125,20 @@ def in_process(steps: list[int]) -> None:
             submit(conn, "noop", {"value": done})
             done += 1
         run_burst(conn)
-        grown = rss(os.getpid()) - base
-        print(
-            f"{done:>8} {(base + grown) / 2**20:>8.1f}MB {grown / 2**20:>8.1f}MB {grown / done / 1024:>7.1f}KB "
-            f"{conn.dbsize():>8} {time.monotonic() - started:>7.0f}s",
-            flush=True,
-        )
+        report(base, done, conn, started)
+    for target in copies_to:
+        done = copy_jobs(conn, broker.server.fake_server, target)
+        report(base, done, conn, started, note=f"(the {steps[-1]:,} jobs above and copies of them)")
     broker.stop()
+
+
+def report(base: int, done: int, conn: Any, started: float, note: str = "") -> None:
+    grown = rss(os.getpid()) - base
+    print(
+        f"{done:>8} {(base + grown) / 2**20:>8.1f}MB {grown / 2**20:>8.1f}MB {grown / done / 1024:>7.1f}KB "
+        f"{conn.dbsize():>8} {time.monotonic() - started:>7.0f}s {note}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -92,13 +146,16 @@ def main() -> None:
     parser.add_argument("--jobs", default="10000,100000", help="cumulative job counts to measure at (comma-separated)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--in-process", action="store_true", help="the broker's fakeredis server in this process, no TCP")
+    parser.add_argument(
+        "--copies-to", default="", help="--in-process: then copy the jobs' data up to these job counts (comma-separated)"
+    )
     args = parser.parse_args()
     steps = [int(n) for n in args.jobs.split(",")]
     if args.in_process:
         os.environ.update(
             LAB_STATE_DIR=tempfile.mkdtemp(prefix="lab-broker-memory-"), LAB_TIME_SCALE="0", LAB_EMBEDDER="fallback"
         )
-        in_process(steps)
+        in_process(steps, [int(n) for n in args.copies_to.split(",") if n])
         return
     state = Path(tempfile.mkdtemp(prefix="lab-broker-memory-"))
     env = {**os.environ, "LAB_STATE_DIR": str(state), "LAB_TIME_SCALE": "0", "LAB_EMBEDDER": "fallback"}
