@@ -22,6 +22,7 @@ idle figure taken after both are loaded).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import pickle
 import subprocess
@@ -61,6 +62,9 @@ def drain(env: dict[str, str], workers: int) -> None:
             raise RuntimeError(f"a burst worker exited with {proc.returncode}")
 
 
+_COPIES = itertools.count(1)
+
+
 def copy_jobs(conn: Any, fake_server: Any, target: int) -> int:
     """Copy the finished jobs' data under new job ids until there are ``target`` jobs; how many there are.
 
@@ -80,13 +84,12 @@ def copy_jobs(conn: Any, fake_server: Any, target: int) -> int:
     for _, fields in conn.xrange(keys.GLOBAL_STREAM):
         global_events.setdefault(fields.get(b"job_id", b"").decode(), []).append(fields)
     db = fake_server.dbs[0]
-    count, copy = conn.zcard("rq:finished:lab"), 0
+    count = conn.zcard("rq:finished:lab")
     while count < target:
-        copy += 1
         for job_id in originals:
             if count >= target:
                 break
-            new = f"{job_id[:24]}{copy:08x}"
+            new = f"{job_id[:16]}{next(_COPIES):016x}"  # unique across calls
             with fake_server.lock:
                 for pattern in ("rq:job:{}", "rq:results:{}", keys.job_stream("{}")):
                     old = db._dict[pattern.format(job_id).encode()]

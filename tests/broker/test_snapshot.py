@@ -24,7 +24,8 @@ def _history(conn: redis.Redis, ids: list[str]) -> dict[str, object]:
         "states": {job_id: jobs.job_view(conn, job_id)["state"] for job_id in ids},
         "events": {job_id: [(e.id, e.event) for e in events.job_events(conn, job_id)] for job_id in ids},
         "dead letters": sorted(entry["id"] for entry in dlq.list_entries(conn)),
-        "keys": conn.dbsize(),
+        # keys about to expire (RQ's clean-up lock) may be gone by the snapshot
+        "keys": sorted(k for k in conn.keys() if not 0 <= conn.pttl(k) < 5000),
     }
 
 
@@ -45,8 +46,8 @@ def test_jobs_events_and_dead_letters_survive_a_restart_and_fresh_starts_empty(
         assert before["dead letters"] == [poison]
     assert (lab_env / SNAPSHOT_FILE).exists()
     with EmbeddedBroker() as second:
-        assert second.restored == before["keys"]
         conn = redis.Redis.from_url(second.url)
+        assert second.restored == conn.dbsize() >= len(before["keys"])
         assert _history(conn, ids) == before
         run_burst(conn)  # the queued job was still queued: it runs now
         assert jobs.job_view(conn, waiting)["state"] == "completed"
