@@ -25,7 +25,7 @@ def _history(conn: redis.Redis, ids: list[str]) -> dict[str, object]:
         "events": {job_id: [(e.id, e.event) for e in events.job_events(conn, job_id)] for job_id in ids},
         "dead letters": sorted(entry["id"] for entry in dlq.list_entries(conn)),
         # keys about to expire (RQ's clean-up lock) may be gone by the snapshot
-        "keys": sorted(k for k in conn.keys() if not 0 <= conn.pttl(k) < 5000),
+        "keys": sorted(k for k in conn.scan_iter() if not 0 <= conn.pttl(k) < 5000),
     }
 
 
