@@ -36,7 +36,7 @@ def _print(data: Any) -> None:
 def cmd_broker(args: argparse.Namespace) -> int:
     from .broker import serve
 
-    serve(args.host, args.port)
+    serve(args.host, args.port, fresh=args.fresh)
     return 0
 
 
@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("broker", cmd_broker, "run the embedded broker (fakeredis over TCP)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0: a free port")
+    p.add_argument("--fresh", action="store_true", help="start empty instead of loading .lab/broker.snapshot")
 
     p = add("worker", cmd_worker, "run one worker (scheduler on)")
     kind = p.add_mutually_exclusive_group()
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8000)
     p.add_argument("--dashboard-port", type=int, default=8501)
     p.add_argument("--broker-port", type=int, default=0)
+    p.add_argument("--fresh", action="store_true", help="an embedded broker it starts starts empty (no snapshot loaded)")
     p.add_argument("--no-api", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--engine", default="rq", choices=[*engine_names(), "all"], help="whose workers to start (default rq)")

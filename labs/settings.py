@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     broker_outage_seconds: float = var(
         "LAB_BROKER_OUTAGE_SECONDS", 30.0, "seconds a worker's commands keep retrying while the broker is away", ge=0
     )
+    broker_snapshot_seconds: float = var(
+        "LAB_BROKER_SNAPSHOT_SECONDS",
+        30.0,
+        "seconds between snapshots of the embedded broker to <state dir>/broker.snapshot (also on stop; 0: only on stop)",
+        ge=0,
+    )
     # the Celery engine
     celery_acks_late: bool = var(
         "LAB_CELERY_ACKS_LATE",
@@ -99,6 +105,13 @@ class Settings(BaseSettings):
     )
     event_ttl: int = var(
         "LAB_EVENT_TTL", 7 * 24 * 3600, "seconds a job's event stream lives after its last event", shown="`604800` (7 days)", ge=1
+    )
+    result_ttl: int = var(
+        "LAB_RESULT_TTL",
+        7 * 24 * 3600,
+        "seconds a finished job's record and result (or failure) are kept; with `LAB_EVENT_TTL` it bounds the broker's memory",
+        shown="`604800` (7 days)",
+        ge=1,
     )
     # documents and embeddings
     document_roots: Annotated[tuple[Path, ...], NoDecode] = var(

@@ -258,7 +258,8 @@ class Lab:
         return ["rq", "celery"] if self.args.engine == "all" else [self.args.engine]
 
     def start_broker(self, port: Port | None) -> None:
-        from .broker import EmbeddedBroker, get_connection, is_alive, redis_url
+        from .broker import EmbeddedBroker, ensure_broker, get_connection, is_alive, redis_url
+        from .broker.folder import FolderTaken
 
         if settings().redis_url:
             get_connection()
@@ -268,7 +269,11 @@ class Lab:
         if url and is_alive(url):
             self.say(f"broker   : {url} (embedded, already running)")
             return
-        self.broker = EmbeddedBroker(port=port.port if port else 0).start()
+        try:
+            self.broker = EmbeddedBroker(port=port.port if port else 0, fresh=getattr(self.args, "fresh", False)).start()
+        except FolderTaken:  # another one was starting at the same moment: use it
+            self.say(f"broker   : {ensure_broker()} (embedded, already running)")
+            return
         self.say(f"broker   : {self.broker.url} (embedded fakeredis; set REDIS_URL to use a Redis server)")
 
     def add_worker(self, kind: str, name: str, engine: str, env: dict[str, str] | None = None) -> Service:

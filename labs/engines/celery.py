@@ -74,6 +74,7 @@ from . import Engine
 
 ENGINE = "celery"
 RESULT_TTL = 7 * 24 * 3600
+"""The default of ``LAB_RESULT_TTL`` (what the engine uses is ``settings().result_ttl``)."""
 STATUS_TO_STATE = {
     "PENDING": "pending",
     "RECEIVED": "pending",
@@ -170,7 +171,7 @@ def make_app(url: str) -> Celery:
         task_acks_late=late,
         task_reject_on_worker_lost=late,
         task_track_started=False,  # the log records "started"; PROGRESS comes from update_state in progress()
-        result_expires=RESULT_TTL,
+        result_expires=settings().result_ttl,
         worker_prefetch_multiplier=1,
         worker_lost_wait=max(0.5, scaled(10)),  # Celery waits 10 s for a killed child's result before WorkerLostError
         worker_redirect_stdouts=False,
@@ -404,7 +405,7 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         pipe.xrevrange(keys.job_stream(task_id), count=1)
         pipe.hget(RUNNING, task_id)
         pipe.incr(_deliveries_key(task_id))
-        pipe.expire(_deliveries_key(task_id), RESULT_TTL)
+        pipe.expire(_deliveries_key(task_id), settings().result_ttl)
         raw_record, newest, raw_previous, attempt, _ = pipe.execute()
     record = _load(raw_record)
     meta = record.get("meta") or {"task": task_name_of(task.name), "retry_plan": []}
@@ -468,7 +469,7 @@ def _start_fresh(conn: redis.Redis, task: Any, task_id: str, header: dict[str, A
 
     def also(pipe: Any) -> None:  # the running record before the event: whoever sees it running finds its worker
         pipe.hset(RUNNING, task_id, entry)
-        pipe.set(_deliveries_key(task_id), attempt, ex=RESULT_TTL)
+        pipe.set(_deliveries_key(task_id), attempt, ex=settings().result_ttl)
 
     event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
                         message=f"attempt {attempt} on {worker}", pid=os.getpid(), also=also)  # fmt: skip
@@ -746,7 +747,7 @@ class CeleryEngine(Engine):
     def submit(self, conn: Any, job: dict[str, Any]) -> None:
         job_id, task = job["id"], job["task"]
         record = {"func": job["func"], "params": job["params"], "meta": job["meta"]}
-        conn.set(_record_key(job_id), json.dumps(record), ex=RESULT_TTL)
+        conn.set(_record_key(job_id), json.dumps(record), ex=settings().result_ttl)
         soft, hard = time_limits(job["timeout"])
         token = _publishing.set(conn)
         try:
@@ -774,7 +775,7 @@ class CeleryEngine(Engine):
             return None
         if state in {"completed", "failed"}:
             return state
-        conn.set(keys.cancel_flag(job_id), "1", ex=RESULT_TTL)
+        conn.set(keys.cancel_flag(job_id), "1", ex=settings().result_ttl)
         app = self.app(conn)
         if state == "pending":
             meta = _meta(conn, job_id)

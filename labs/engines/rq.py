@@ -20,11 +20,13 @@ from rq.job import Job, JobStatus
 from .. import events, keys
 from ..clock import scaled
 from ..retry import to_rq
+from ..settings import settings
 from ..states import is_terminal, state_of
 from ..task_queue import SERIALIZER, fetch_job, lab_queue
 from . import Engine
 
 RESULT_TTL = 7 * 24 * 3600
+"""The default of ``LAB_RESULT_TTL`` (what the engine uses is ``settings().result_ttl``)."""
 FAILURE_TTL = 7 * 24 * 3600
 PENDING_STATUSES = {"queued", "scheduled", "deferred", "created"}
 
@@ -55,8 +57,8 @@ class RQEngine(Engine):
                 job_id=job_id,
                 retry=to_rq(job["retry_plan"]),
                 job_timeout=job_timeout(job["timeout"]),
-                result_ttl=RESULT_TTL,
-                failure_ttl=FAILURE_TTL,
+                result_ttl=settings().result_ttl,
+                failure_ttl=settings().result_ttl,
                 meta=job["meta"],
                 description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
             )
@@ -76,7 +78,7 @@ class RQEngine(Engine):
         status = job.get_status().value
         if is_terminal(state_of(status)):
             return state_of(status)
-        conn.set(keys.cancel_flag(job_id), "1", ex=FAILURE_TTL)
+        conn.set(keys.cancel_flag(job_id), "1", ex=settings().result_ttl)
         task = job.meta.get("task", "")
         if status in PENDING_STATUSES:
             with contextlib.suppress(InvalidJobOperation):
