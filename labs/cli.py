@@ -2,8 +2,8 @@
 
 python -m labs up                 broker (if needed), workers, API and dashboard
 python -m labs broker             the embedded broker alone
-python -m labs worker [--simple]  one worker (--engine celery: a Celery worker)
-python -m labs submit TASK '{"steps": 5}' --wait [--engine celery]
+python -m labs worker [--simple]  one worker (--engine celery|arq: a Celery or an ARQ worker)
+python -m labs submit TASK '{"steps": 5}' --wait [--engine celery|arq]
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
@@ -146,7 +146,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)  # also when started from a script that ignores Ctrl-C
     try:
-        engines = ["rq", "celery"] if args.engine == "all" else [args.engine]
+        engines = ["rq", "celery", "arq"] if args.engine == "all" else [args.engine]
         if "rq" in engines:
             for i in range(args.workers):
                 procs.append(start_worker(args.kind, name=f"{args.kind}-worker-{i + 1}-{os.getpid()}"))
@@ -154,6 +154,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"workers  : {args.workers} x {args.kind}")
         if "celery" in engines:
             procs += start_celery(args)
+        if "arq" in engines:
+            procs += start_arq(args)
         if not args.no_api:
             procs.append(spawn(python_cmd("api", "--host", args.host, "--port", str(args.api_port)), "api"))
             print(f"API      : http://{args.host}:{args.api_port}  (docs: /docs)")
@@ -216,6 +218,22 @@ def start_celery(args: argparse.Namespace) -> list[Any]:
         auth = "basic auth (FLOWER_BASIC_AUTH)" if not env else "open API"
         auth += ", loopback only" if args.flower_host in LOOPBACK else ""
         print(f"flower   : http://{args.flower_host}:{args.flower_port}  ({auth})")
+    return procs
+
+
+def start_arq(args: argparse.Namespace) -> list[Any]:
+    """ARQ workers on the same broker (one process each, one event loop, up to LAB_ARQ_MAX_JOBS jobs at a time)."""
+    from .broker import get_connection
+    from .launcher import engine_workers, start_worker
+
+    names = [f"arq-worker-{i + 1}-{os.getpid()}" for i in range(args.arq_workers)]
+    procs = [start_worker(name=name, engine="arq") for name in names]
+    deadline = time.monotonic() + 30
+    while {w["name"] for w in engine_workers(get_connection(), "arq")} < set(names):
+        if time.monotonic() > deadline or any(proc.poll() is not None for proc in procs):
+            raise LabError("the ARQ workers did not register within 30 s; see .lab/logs/")
+        time.sleep(0.1)
+    print(f"arq      : {args.arq_workers} x async (max_jobs={settings().arq_max_jobs} each; ARQ has no monitoring UI)")
     return procs
 
 
@@ -331,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--engine", default="rq", choices=[*engine_names(), "all"], help="whose workers to start (default rq)")
     p.add_argument("--celery-workers", type=int, default=2, help="Celery workers with --engine celery|all")
+    p.add_argument("--arq-workers", type=int, default=1, help="ARQ workers with --engine arq|all")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower with the Celery workers")
     p.add_argument("--flower-host", default="127.0.0.1", help="Flower's address (default loopback only)")
     p.add_argument("--flower-port", type=int, default=5555)

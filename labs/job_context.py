@@ -37,6 +37,9 @@ class JobContext:
     """Queues the commands that keep the progress in the engine's own record, on the event's pipeline."""
     after_progress: Callable[[dict[str, Any]], Any] | None = None
     """Called after a progress event (Celery: ``update_state(state="PROGRESS", meta=...)``, as in the seed)."""
+    check: Callable[[], Any] | None = None
+    """Called before a progress event; raises when the engine has ended this attempt while the body still runs
+    (ARQ: a body in a thread cannot be killed when its attempt times out or is aborted)."""
 
 
 _current: ContextVar[JobContext | None] = ContextVar("lab_current_job", default=None)

@@ -39,6 +39,8 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
     job = current_job()
     if job is None:
         return info
+    if job.check is not None:
+        job.check()
     events.emit(  # the event and the engine's record of the progress in one round trip
         job.conn,
         job.id,
