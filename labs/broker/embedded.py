@@ -26,6 +26,7 @@ class EmbeddedBroker:
         self.server = TcpFakeServer((host, self.port), server_type="redis")
         self.server.RequestHandlerClass = handler
         self.server.daemon_threads = True
+        fakeredis_fixes.describe(self.server.fake_server, port=self.port)
         self.write_url = write_url
         self._thread: threading.Thread | None = None
 

@@ -9,7 +9,10 @@ fakeredis's TCP server is close enough to Redis for the lessons, but not quite:
   half-sent (:class:`SendAll`);
 - CLIENT LIST shows addresses as ``('127.0.0.1', 5000)``, not ``127.0.0.1:5000``;
 - a client that dies inside a blocking command (BLMOVE, XREAD BLOCK) is not
-  noticed, and would be handed the next job.
+  noticed, and would be handed the next job;
+- there is no INFO (:func:`fix_info`): RQ then takes the server for Redis 5.0.9
+  and never uses LMOVE/BLMOVE (its reliable dequeue), ARQ's worker start and
+  ``redis-cli info`` fail.
 
 The fixes reach into fakeredis's private internals (:data:`INTERNALS`), which
 may change in any release. :func:`check` compares the installed fakeredis with
@@ -25,8 +28,13 @@ import functools
 import importlib
 import importlib.metadata
 import logging
+import os
+import platform
+import resource
+import secrets
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -54,10 +62,13 @@ INTERNALS = (
     "fakeredis._clients._tcp_server:TCPFakeRequestHandler.finish",
     "fakeredis._clients._tcp_server:Writer.__dataclass_fields__.writer",
     "fakeredis._clients._sync:FakeRedisConnection.get_socket",
+    "fakeredis._commands:SUPPORTED_COMMANDS",
+    "fakeredis.commands_mixins.server_mixin:ServerCommandsMixin",
+    "fakeredis._core:FakeServer",
 )
 """The private fakeredis names the fixes use, as ``module:attribute.path``."""
 
-SOCKET_INTERNALS = ("_blocked", "_unblock_reason", "_client_info", "_db.condition")
+SOCKET_INTERNALS = ("_blocked", "_unblock_reason", "_client_info", "_db.condition", "_server.sockets", "_server.version")
 """Attributes of a fakeredis socket the hang-up watcher and the address fix use."""
 
 
@@ -200,6 +211,149 @@ def fix_blmove(*, probe: bool = False) -> bool:
     return True
 
 
+def _human(size: int) -> str:
+    """Bytes as Redis's INFO writes them (``used_memory_human``): 512B, 1.50K, 53.21M, 1.02G."""
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.2f}{unit}"
+    return f"{size}B"
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes (the broker's ``used_memory``: everything it holds)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])  # noqa: SIM115 - one read
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def describe(fake_server: Any, *, port: int = 0) -> dict[str, Any]:
+    """The facts INFO reports about a server that are not in fakeredis (start time, port, run id).
+
+    Kept on the fakeredis server object; the embedded broker records them when
+    it starts, an in-process fakeredis on its first INFO.
+    """
+    facts: dict[str, Any] | None = getattr(fake_server, "_lab_facts", None)
+    if facts is None:
+        facts = {"started": time.time(), "port": port, "run_id": secrets.token_hex(20), "connections": 0}
+        fake_server._lab_facts = facts
+    elif port:
+        facts["port"] = port
+    return facts
+
+
+def redis_version(fake_server: Any) -> str:
+    """The Redis version fakeredis emulates (it gates commands and replies by it), as ``major.minor.patch``."""
+    parts = [int(p) for p in fake_server.version][:3]
+    return ".".join(str(p) for p in parts + [0] * (3 - len(parts)))
+
+
+INFO_SECTIONS = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace")
+"""The sections INFO answers, in Redis's order; ``INFO``, ``INFO default``, ``all`` and ``everything`` give all."""
+
+
+def info_text(sock: Any, sections: list[str]) -> str:
+    """The text of ``INFO [section ...]`` for the fakeredis socket ``sock``: Redis's format, true figures only."""
+    server = sock._server
+    wanted = [s.lower() for s in sections] or ["default"]
+    if any(s in ("default", "all", "everything") for s in wanted):
+        wanted = list(INFO_SECTIONS)
+    facts = describe(server)
+    now = time.time()
+    sockets = list(server.sockets)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss = _rss()
+    peak = max(rss, usage.ru_maxrss * 1024)
+
+    def keyspace() -> list[str]:
+        lines = []
+        for number, db in sorted(server.dbs.items()):
+            ttls = []
+            keys = 0
+            for key in db:
+                keys += 1
+                item = db.get(key)
+                if item is not None and item.expireat is not None:
+                    ttls.append(max(0.0, item.expireat - now))
+            if keys:
+                avg = int(sum(ttls) * 1000 / len(ttls)) if ttls else 0
+                lines.append(f"db{number}:keys={keys},expires={len(ttls)},avg_ttl={avg}")
+        return lines
+
+    body: dict[str, Any] = {
+        "server": lambda: [
+            f"redis_version:{redis_version(server)}",
+            "redis_mode:standalone",
+            f"os:{platform.system()} {platform.release()} {platform.machine()}",
+            f"arch_bits:{64 if sys.maxsize > 2**32 else 32}",
+            f"process_id:{os.getpid()}",
+            f"run_id:{facts['run_id']}",
+            f"tcp_port:{facts['port']}",
+            f"server_time_usec:{int(now * 1_000_000)}",
+            f"uptime_in_seconds:{int(now - facts['started'])}",
+            f"uptime_in_days:{int((now - facts['started']) // 86400)}",
+            f"executable:{sys.executable}",
+            "lab_broker:embedded",
+            f"fakeredis_version:{installed_version()}",
+        ],
+        "clients": lambda: [
+            f"connected_clients:{len(sockets)}",
+            f"blocked_clients:{sum(1 for s in sockets if getattr(s, '_blocked', False))}",
+            f"pubsub_clients:{sum(1 for s in sockets if getattr(s, '_pubsub', 0))}",
+        ],
+        "memory": lambda: [
+            f"used_memory:{rss}",
+            f"used_memory_human:{_human(rss)}",
+            f"used_memory_rss:{rss}",
+            f"used_memory_rss_human:{_human(rss)}",
+            f"used_memory_peak:{peak}",
+            f"used_memory_peak_human:{_human(peak)}",
+            "maxmemory:0",
+            "maxmemory_human:0B",
+            "maxmemory_policy:noeviction",
+            "mem_allocator:pymalloc",
+        ],
+        "persistence": lambda: ["loading:0", f"rdb_last_save_time:{server.lastsave}"],
+        "stats": lambda: [f"total_connections_received:{facts['connections']}"],
+        "replication": lambda: ["role:master", "connected_slaves:0"],
+        "cpu": lambda: [f"used_cpu_sys:{usage.ru_stime:.6f}", f"used_cpu_user:{usage.ru_utime:.6f}"],
+        "keyspace": keyspace,
+    }
+    parts = []
+    for name in INFO_SECTIONS:
+        if name in wanted:
+            title = "CPU" if name == "cpu" else name.capitalize()
+            parts.append("\r\n".join([f"# {title}", *body[name]()]) + "\r\n")
+    return "\r\n".join(parts)
+
+
+def _supported_elsewhere(name: str, marker: str) -> bool:
+    """Whether fakeredis itself answers command ``name`` (not through the lab's fix flagged ``marker``)."""
+    from fakeredis._commands import SUPPORTED_COMMANDS
+
+    sig = SUPPORTED_COMMANDS.get(name)
+    return sig is not None and not getattr(sig, marker, False)
+
+
+def fix_info() -> bool:
+    """Answer INFO, as Redis does; True if it is (now) the lab's INFO, False if fakeredis has its own."""
+    from fakeredis._commands import SUPPORTED_COMMANDS, command
+    from fakeredis.commands_mixins.server_mixin import ServerCommandsMixin
+
+    if _supported_elsewhere("info", "_lab_fix"):
+        log.info("fakeredis answers INFO itself: the lab's INFO is not applied")
+        return False
+
+    @command(name="INFO", fixed=(), repeat=(bytes,))
+    def info(self: Any, *sections: bytes) -> bytes:
+        return info_text(self, [s.decode(errors="replace") for s in sections]).encode()
+
+    SUPPORTED_COMMANDS["info"]._lab_fix = True  # type: ignore[attr-defined]
+    ServerCommandsMixin.info = info  # type: ignore[attr-defined]
+    return True
+
+
 class SendAll:
     """A write buffer that sends everything on a non-blocking socket when flushed."""
 
@@ -235,7 +389,9 @@ def request_handler() -> type:
             # fakeredis makes the socket non-blocking, so a large reply (a long XRANGE)
             # would fail half-sent; send it whole, waiting for room as needed
             self.writer.writer = SendAll(self.request)  # type: ignore[assignment]
-            info = self.current_client.get_socket()._client_info
+            fake = self.current_client.get_socket()
+            describe(fake._server)["connections"] += 1
+            info = fake._client_info
             for field in ("addr", "laddr"):  # "('127.0.0.1', 5000)" -> "127.0.0.1:5000", as Redis writes it
                 value = info.get(field)
                 if isinstance(value, tuple):
@@ -275,9 +431,10 @@ _checked: bool | None = None
 
 
 def apply() -> type:
-    """Check the installed fakeredis (once), fix its BLMOVE, and return a request handler class."""
+    """Check the installed fakeredis (once), fix its BLMOVE, add INFO, and return a request handler class."""
     global _checked
     if _checked is None:
         _checked = check()
     fix_blmove(probe=not _checked)
+    fix_info()
     return request_handler()
