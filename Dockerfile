@@ -2,8 +2,8 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 LAB_STATE_DIR=/data/lab
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-nodeps.txt ./
+RUN pip install -r requirements.txt && pip install --no-deps -r requirements-nodeps.txt
 COPY . .
 # the lab itself, so the lessons (cwd notebooks/) and every service import it without path edits
 RUN pip install --no-deps --no-build-isolation -e .

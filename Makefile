@@ -1,6 +1,7 @@
 # Long-Task Lab: `make run` starts the whole lab, `make test` runs every test.
-# Both create .venv, install the pinned requirements.txt and the lab itself (`pip install -e .`)
-# the first time, and again when requirements.txt or pyproject.toml changes.
+# Both create .venv, install the pinned requirements.txt, then requirements-nodeps.txt without dependencies
+# (arq: its redis<6 pin cannot join the lab's redis 8.1), and the lab itself (`pip install -e .`)
+# the first time, and again when requirements.txt, requirements-nodeps.txt or pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -25,10 +26,11 @@ test-fast: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . >$(VENV)/install-lab.log 2>&1 || (cat $(VENV)/install-lab.log; exit 1)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Long-Task Lab)" >/dev/null
 	touch $(STAMP)

@@ -46,6 +46,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -203,6 +204,32 @@ class _AttemptOver(JobCancelled):
     """Raised in a body's thread at its next progress() once ARQ has ended its attempt (timeout, abort, stop)."""
 
 
+class _Over:
+    """Whether ARQ has ended an attempt whose body still runs in its thread (a thread cannot be killed).
+
+    Once set, the body's next ``progress()`` raises instead of writing an event: a late ``progress`` after
+    ``retry_scheduled`` would put a waiting job back to ``running`` in the log. The lock makes "set" and
+    "one progress event" exclusive, so no event slips in after the attempt's verdict.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+
+    def set(self) -> None:
+        acquired = self._lock.acquire(timeout=2)  # a progress event takes one round trip
+        self._set = True
+        if acquired:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        with self._lock:
+            if self._set:
+                raise _AttemptOver("this attempt is over (timed out, aborted or its worker stopped)")
+            yield
+
+
 def _wrapper(name: str, func_name: str) -> Any:
     async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
         return await _execute(ctx, func_name, kwargs)
@@ -218,14 +245,9 @@ async def _execute(ctx: dict[str, Any], func_name: str, kwargs: dict[str, Any]) 
     lab = _deliveries.get(job_id)
     if lab is None or lab["skip"]:
         return None  # the log says it must not run (already over: cancelled while it waited)
-    over = threading.Event()
-
-    def check() -> None:
-        if over.is_set():
-            raise _AttemptOver("this attempt is over (timed out, aborted or its worker stopped)")
-
+    over = _Over()
     job = JobContext(id=job_id, conn=_lab_conn(), engine=ENGINE, task=lab["task"], attempt=lab["attempt"],
-                     worker=lab["worker"], meta=lab["meta"], status="in_progress", check=check)  # fmt: skip
+                     worker=lab["worker"], meta=lab["meta"], status="in_progress", guard=over.guard)  # fmt: skip
 
     def body() -> Any:
         with running(job):
@@ -485,20 +507,18 @@ def _watch(stop: threading.Event) -> None:
             continue  # the broker is away: the next beat tries again
 
 
-_stop_watch = threading.Event()
-
-
 async def on_startup(ctx: dict[str, Any]) -> None:
     # the sync bodies run in threads: as many as the jobs ARQ runs at once
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=_WORKER["max_jobs"], thread_name_prefix="lab-arq-job")
     )
     _beat(_lab_conn())
-    threading.Thread(target=_watch, args=(_stop_watch,), name="lab-arq-watch", daemon=True).start()
+    stop = _WORKER["stop_watch"] = threading.Event()
+    threading.Thread(target=_watch, args=(stop,), name="lab-arq-watch", daemon=True).start()
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    _stop_watch.set()
+    _WORKER["stop_watch"].set()
     conn = _lab_conn()
     conn.delete(_worker_key(_WORKER["name"]))
     conn.srem(WORKERS, _WORKER["name"])
