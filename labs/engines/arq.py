@@ -97,6 +97,14 @@ def heartbeat_grace() -> float:
     return max(2.0, scaled(settings().heartbeat_grace))
 
 
+def poll_delay() -> float:
+    """How often an idle ARQ worker looks at its queue (a sorted set: ARQ polls, it has no blocking pop).
+
+    0.5 s, ARQ's default, at LAB_TIME_SCALE=1; one scaled demo second when the clock runs faster, at least 0.05 s.
+    """
+    return min(0.5, max(0.05, scaled(1)))
+
+
 def job_seconds(timeout_demo: float) -> float:
     """A job's timeout in real seconds on ARQ: its own, at most the worker's ``job_timeout``."""
     return min(max(0.05, scaled(timeout_demo)), job_timeout())
@@ -546,7 +554,7 @@ def make_worker(url: str, name: str, *, burst: bool = False, max_jobs: int | Non
         max_jobs=jobs,
         job_timeout=job_timeout() + 1.0,  # the lab's per-job timeout (at most job_timeout()) fires first
         keep_result=RESULT_TTL,
-        poll_delay=min(0.5, max(0.05, scaled(1))),
+        poll_delay=poll_delay(),
         allow_abort_jobs=True,
         job_serializer=dumps,
         job_deserializer=loads,
