@@ -9,7 +9,8 @@ loop running ``max_jobs`` jobs at a time, one row per ``--arq-max-jobs``; ARQ po
 from the lab's event log (:mod:`labs.lessons.race`, which lesson 10 runs too):
 
 - no-op jobs/s: ``--jobs`` no-op jobs queued before the worker starts, first ``started`` to last ``completed``;
-- submit -> start p50/p99: ``--latency-jobs`` no-op jobs, one at a time to an idle worker (``--gap`` apart);
+- submit -> start p50/p99: ``--latency-jobs`` no-op jobs, one at a time to an idle worker, at random gaps
+  (``--gap`` on average: ARQ's 0.5 s poll is met at every phase);
 - I/O-bound: ``--io-jobs`` jobs that each wait one demo second (``LAB_TIME_SCALE``, default 1 here), submitted
   together: wall time, and that in waits (wall time / one scaled second).
 """
@@ -34,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1000, help="no-op jobs for jobs/s")
     parser.add_argument("--latency-jobs", type=int, default=200, help="no-op jobs for submit -> start")
-    parser.add_argument("--gap", type=float, default=0.02, help="seconds between latency submissions")
+    parser.add_argument("--gap", type=float, default=0.25, help="mean seconds between latency submissions (random)")
     parser.add_argument("--io-jobs", type=int, default=100, help="I/O-bound jobs, each waiting one demo second")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated, default rq,celery,arq")
     parser.add_argument("--arq-max-jobs", default="10,100", help="ARQ's max_jobs, one row each (ARQ's default: 10)")
