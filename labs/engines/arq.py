@@ -238,6 +238,24 @@ class _Over:
             yield
 
 
+class _PastTimeout(Exception):  # noqa: N818 - not an error of the job's own (a TimeoutError it raises is one)
+    """The job's own deadline passed (a ``TimeoutError`` raised by the body is an ordinary error)."""
+
+
+async def _within(seconds: float, call: Any) -> Any:
+    """``call()`` in a thread, with a deadline on the event loop (ARQ applies its ``job_timeout`` the same way)."""
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        done, _ = await asyncio.wait({future}, timeout=seconds)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    if not done:
+        future.cancel()
+        raise _PastTimeout()
+    return future.result()
+
+
 def _wrapper(name: str, func_name: str) -> Any:
     async def run(ctx: dict[str, Any], **kwargs: Any) -> Any:
         return await _execute(ctx, func_name, kwargs)
@@ -266,7 +284,7 @@ async def _execute(ctx: dict[str, Any], func_name: str, kwargs: dict[str, Any]) 
     try:
         if events.cancel_requested_at_last_emit(job_id):
             raise JobCancelled("cancelled before it started")
-        result = await asyncio.wait_for(asyncio.to_thread(body), seconds)
+        result = await _within(seconds, body)
     except asyncio.CancelledError:
         over.set()
         worker = _WORKER.get("worker")
@@ -277,7 +295,7 @@ async def _execute(ctx: dict[str, Any], func_name: str, kwargs: dict[str, Any]) 
         else:
             lab["outcome"] = ("timeout", f"TimeoutError: ARQ's job_timeout ({job_timeout():g} s) exceeded")
         raise
-    except TimeoutError:
+    except _PastTimeout:
         over.set()
         error = f"TimeoutError: job exceeded its timeout ({seconds:g} s)"
         return _failed(lab, "timeout", error, plan)
