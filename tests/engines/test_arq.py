@@ -12,7 +12,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from importlib.metadata import version
+from importlib.metadata import requires, version
 
 import pytest
 import redis as redis_py
@@ -23,6 +23,7 @@ from labs import dlq, events, jobs
 from labs.engines import arq as arq_engine
 from labs.launcher import engine_workers, kill_worker
 from labs.session import LabSession
+from labs.settings import REPO_ROOT
 
 
 @pytest.fixture
@@ -53,7 +54,10 @@ async def arq_pool(url: str) -> ArqRedis:
 
 def test_arq_runs_on_the_labs_redis_client() -> None:
     """The pinned ARQ, on the lab's redis 8.1 (ARQ itself declares redis<6): what the rest of this file relies on."""
-    assert version("arq") == "0.28.0" and int(version("redis").split(".")[0]) >= 6
+    pins = dict(line.split("==") for line in (REPO_ROOT / "requirements-nodeps.txt").read_text().splitlines() if "==" in line)
+    lab_pins = dict(line.split("==") for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
+    assert version("arq") == pins["arq"] and version("redis") == lab_pins["redis"]
+    assert any("redis" in need and "<6" in need for need in requires("arq") or [])  # why it is installed --no-deps
     assert ArqRedis.__mro__[1] is redis_py.asyncio.Redis
 
 
