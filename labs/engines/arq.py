@@ -106,8 +106,8 @@ def poll_delay() -> float:
 
 
 def job_seconds(timeout_demo: float) -> float:
-    """A job's timeout in real seconds on ARQ: its own, at most the worker's ``job_timeout``."""
-    return min(max(0.05, scaled(timeout_demo)), job_timeout())
+    """A job's timeout in real seconds on ARQ: its own (scaled, at least 1 s, as RQ's), at most the worker's ``job_timeout``."""
+    return min(max(1.0, scaled(timeout_demo)), job_timeout())
 
 
 # --------------------------------------------------------------------------- JSON, never pickle
@@ -172,8 +172,8 @@ def _dead_letter(conn: redis.Redis, job_id: str, meta: dict[str, Any], reason: s
     if not event_id:
         return  # it already had its verdict
     _emit(conn, job_id, "dead_lettered", "failed", meta, rq_status="failed", attempts=attempt,
-          message="sent to the dead-letter queue", **common)  # fmt: skip
-    conn.zadd(keys.DEAD_LETTERS, {job_id: time.time()})
+          message="sent to the dead-letter queue", also=lambda pipe: pipe.zadd(keys.DEAD_LETTERS, {job_id: time.time()}),
+          **common)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the worker side
