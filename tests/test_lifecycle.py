@@ -15,9 +15,10 @@ from labs.session import LabSession
 from labs.task_queue import fetch_job, lab_queue
 
 ENGINES = ["rq", "celery", "arq"]
-FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60", "LAB_ARQ_JOB_TIMEOUT": "60"}
+FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60", "LAB_ARQ_JOB_TIMEOUT": "120"}
 """Celery: unacknowledged messages come back after 60 demo seconds (3 s at the tests' time scale), longer than any job here;
-ARQ: a job may run 60 demo seconds, and a dead worker's job runs again once its in-progress key expires, a little later."""
+ARQ: a job may run 120 demo seconds (a 40-step job on a busy machine fits), and a dead worker's job runs again once its
+in-progress key expires, a little later."""
 
 
 @pytest.fixture(params=ENGINES)

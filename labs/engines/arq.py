@@ -225,7 +225,8 @@ class _Over:
         self._set = False
 
     def set(self) -> None:
-        acquired = self._lock.acquire(timeout=2)  # a progress event takes one round trip
+        # a progress event takes one round trip (its connection rides out a broker outage: wait as long)
+        acquired = self._lock.acquire(timeout=max(5.0, settings().broker_outage_seconds + 5))
         self._set = True
         if acquired:
             self._lock.release()

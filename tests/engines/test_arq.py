@@ -106,7 +106,8 @@ def test_a_worker_stopped_mid_job_hands_it_back(broker: str) -> None:
         [first] = lab.live_names()
         lab.stop_worker(first)
         history = wait_event(lab.conn, job_id, "retry_scheduled")
-        assert history[-1].data["redelivery"] == "worker_stopped" and events.current_state(lab.conn, job_id) == "pending"
+        booked = next(e for e in history if e.event == "retry_scheduled")
+        assert booked.data["redelivery"] == "worker_stopped" and events.current_state(lab.conn, job_id) == "pending"
         lab.add_worker()
         result = lab.wait(job_id)
         assert result.state == "completed" and result.attempts == 2
@@ -115,7 +116,7 @@ def test_a_worker_stopped_mid_job_hands_it_back(broker: str) -> None:
 
 def test_a_dead_workers_job_runs_again_once_its_in_progress_key_expires(broker: str) -> None:
     """SIGKILL: the survivor's watchdog records ``abandoned`` and the wait for the in-progress key; then ARQ runs it again."""
-    with LabSession(workers=2, engine="arq", env={"LAB_ARQ_JOB_TIMEOUT": "60"}) as lab:
+    with LabSession(workers=2, engine="arq", env={"LAB_ARQ_JOB_TIMEOUT": "120"}) as lab:
         job_id = lab.submit("slow_task", {"steps": 20, "step_seconds": 1}, timeout=600)  # no retries: ARQ re-runs anyway
         wait_event(lab.conn, job_id, "progress")
         victim = next(w for w in engine_workers(lab.conn, "arq") if w["current_job"] == job_id)
