@@ -107,7 +107,7 @@ def test_a_worker_stopped_mid_job_hands_it_back(broker: str) -> None:
         lab.stop_worker(first)
         history = wait_event(lab.conn, job_id, "retry_scheduled")
         booked = next(e for e in history if e.event == "retry_scheduled")
-        assert booked.data["redelivery"] == "worker_stopped" and events.current_state(lab.conn, job_id) == "pending"
+        assert booked.data["redelivery"] == "worker_stopped" and booked.state == "pending"
         lab.add_worker()
         result = lab.wait(job_id)
         assert result.state == "completed" and result.attempts == 2
