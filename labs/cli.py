@@ -2,8 +2,8 @@
 
 python -m labs up                 broker (if needed), workers, API and dashboard
 python -m labs broker             the embedded broker alone
-python -m labs worker [--simple]  one worker (--engine celery: a Celery worker)
-python -m labs submit TASK '{"steps": 5}' --wait [--engine celery]
+python -m labs worker [--simple]  one worker (--engine celery|arq: a Celery or an ARQ worker)
+python -m labs submit TASK '{"steps": 5}' --wait [--engine celery|arq]
 python -m labs status JOB_ID      a job's state and events
 python -m labs dlq [list|redrive|discard|purge] ...
 python -m labs workers            the live workers
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dashboard", action="store_true")
     p.add_argument("--engine", default="rq", choices=[*engine_names(), "all"], help="whose workers to start (default rq)")
     p.add_argument("--celery-workers", type=int, default=2, help="Celery workers with --engine celery|all")
+    p.add_argument("--arq-workers", type=int, default=1, help="ARQ workers with --engine arq|all")
     p.add_argument("--no-flower", action="store_true", help="do not start Flower with the Celery workers")
     p.add_argument("--flower-host", default="127.0.0.1", help="Flower's address (default loopback only)")
     p.add_argument("--flower-port", type=int, default=5555)

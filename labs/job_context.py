@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,9 @@ class JobContext:
     """Queues the commands that keep the progress in the engine's own record, on the event's pipeline."""
     after_progress: Callable[[dict[str, Any]], Any] | None = None
     """Called after a progress event (Celery: ``update_state(state="PROGRESS", meta=...)``, as in the seed)."""
+    guard: Callable[[], AbstractContextManager[Any]] | None = None
+    """Held around each progress event; raises when the engine has ended this attempt while the body still runs
+    (ARQ: a body in a thread cannot be killed when its attempt times out or is aborted, and must not write after)."""
 
 
 _current: ContextVar[JobContext | None] = ContextVar("lab_current_job", default=None)

@@ -17,6 +17,7 @@ it does nothing, so job code also runs as a plain function.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Any
 
@@ -39,21 +40,22 @@ def progress(done: float, total: float, message: str = "", **data: Any) -> dict[
     job = current_job()
     if job is None:
         return info
-    events.emit(  # the event and the engine's record of the progress in one round trip
-        job.conn,
-        job.id,
-        "progress",
-        "running",
-        task=job.task,
-        rq_status=job.status,
-        attempt=job.attempt,
-        worker=job.worker,
-        message=message,
-        progress=info,
-        also=partial(job.save_progress, info=info) if job.save_progress else None,
-        **events.tags(job.meta),
-        **data,
-    )
+    with job.guard() if job.guard is not None else contextlib.nullcontext():
+        events.emit(  # the event and the engine's record of the progress in one round trip
+            job.conn,
+            job.id,
+            "progress",
+            "running",
+            task=job.task,
+            rq_status=job.status,
+            attempt=job.attempt,
+            worker=job.worker,
+            message=message,
+            progress=info,
+            also=partial(job.save_progress, info=info) if job.save_progress else None,
+            **events.tags(job.meta),
+            **data,
+        )
     if job.after_progress is not None:
         job.after_progress(info)
     if events.cancel_requested_at_last_emit(job.id):

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     celery_task_events: bool = var(
         "LAB_CELERY_TASK_EVENTS", False, "Celery workers send task events (for Flower; `labs up --engine celery` sets it)"
     )
+    # the ARQ engine
+    arq_job_timeout: float = var(
+        "LAB_ARQ_JOB_TIMEOUT",
+        300.0,
+        "ARQ: the worker's `job_timeout` in demo seconds (ARQ's default 300): the longest a job may run on ARQ; "
+        "a dead worker's job runs again once its in-progress key expires, this plus 10 s later",
+        gt=0,
+    )
+    arq_max_jobs: int = var("LAB_ARQ_MAX_JOBS", 10, "ARQ: jobs one worker process runs at a time (ARQ's `max_jobs`)", ge=1)
     flower_basic_auth: str | None = var(
         "FLOWER_BASIC_AUTH", None, "`user:password` for Flower (without it, Flower's HTTP API is open on loopback)", repr=False
     )

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .engines import names as engine_names
 from .errors import LabError
 from .launcher import app_path, engine_workers, python_cmd, spawn, start_worker, stop_process
 from .ports import free_port, is_taken, listens_on, next_free
@@ -255,7 +256,7 @@ class Lab:
 
     @property
     def engines(self) -> list[str]:
-        return ["rq", "celery"] if self.args.engine == "all" else [self.args.engine]
+        return engine_names() if self.args.engine == "all" else [self.args.engine]
 
     def start_broker(self, port: Port | None) -> None:
         from .broker import EmbeddedBroker, ensure_broker, get_connection, is_alive, redis_url
@@ -326,6 +327,8 @@ class Lab:
             self.say(f"workers  : {args.workers} x {args.kind}")
         if "celery" in self.engines:
             self.start_celery(ports.get("flower"))
+        if "arq" in self.engines:
+            self.start_arq()
         servers: list[tuple[Server, Service]] = []
         if "api" in ports:
             api = Server("API", ports["api"], "/health", ok=(200, 503))
@@ -370,6 +373,13 @@ class Lab:
         auth += ", loopback only" if flower.host in LOOPBACK else ""
         self.flower_url = service.url
         self.say(f"flower   : {service.url}  ({auth})")
+
+    def start_arq(self) -> None:
+        """ARQ workers on the same broker (one process each, one event loop, up to LAB_ARQ_MAX_JOBS jobs at a time)."""
+        count = self.args.arq_workers
+        started = [self.add_worker("async", f"arq-worker-{i + 1}-{os.getpid()}", "arq") for i in range(count)]
+        self.wait_registered(started, "arq")
+        self.say(f"arq      : {count} x async (max_jobs={settings().arq_max_jobs} each; ARQ has no monitoring UI)")
 
     def write_info(self) -> None:
         info = {"pid": os.getpid(), "lines": self.lines, "started": time.time()}

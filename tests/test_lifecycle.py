@@ -1,4 +1,4 @@
-"""The lab core's behaviour on real worker processes, on both brokers and (where it is the lab's, not RQ's) both engines."""
+"""The lab core's behaviour on real worker processes, on both brokers and (where it is the lab's, not RQ's) every engine."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from labs.retry import RetryPolicy
 from labs.session import LabSession
 from labs.task_queue import fetch_job, lab_queue
 
-ENGINES = ["rq", "celery"]
-FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60"}
-"""Celery: unacknowledged messages come back after 60 demo seconds (3 s at the tests' time scale), longer than any job here."""
+ENGINES = ["rq", "celery", "arq"]
+FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60", "LAB_ARQ_JOB_TIMEOUT": "120"}
+"""Celery: unacknowledged messages come back after 60 demo seconds (3 s at the tests' time scale), longer than any job here;
+ARQ: a job may run 120 demo seconds (a 40-step job on a busy machine fits), and a dead worker's job runs again once its
+in-progress key expires, a little later."""
 
 
 @pytest.fixture(params=ENGINES)
@@ -26,7 +28,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def engine_lab(broker: str, engine: str) -> Iterator[LabSession]:
-    """One forking worker of each engine in turn (Celery: the prefork pool, one child)."""
+    """One forking worker of each engine in turn (Celery: the prefork pool, one child; ARQ: its one kind of worker)."""
     session = LabSession(workers=1, kind="fork", engine=engine).start()
     yield session
     session.stop()
@@ -125,14 +127,15 @@ def test_cancel_a_pending_job(broker: str, engine: str) -> None:
         assert names(job_id, lab.conn) == ["enqueued", "cancelled"]
         view = jobs.job_view(lab.conn, job_id)
         assert view["state"] == "failed" and view["reason"] == "cancelled"
-        assert view["rq_status"] == {"rq": "canceled", "celery": "REVOKED"}[engine]  # each engine's own word
+        assert view["rq_status"] == {"rq": "canceled", "celery": "REVOKED", "arq": "aborting"}[engine]  # each engine's word
         lab.add_worker()
         time.sleep(1)
         assert names(job_id, lab.conn) == ["enqueued", "cancelled"]  # it never ran
 
 
 @pytest.mark.parametrize(
-    ("engine", "kind"), [("rq", "fork"), ("rq", "simple"), ("rq", "spawn"), ("celery", "fork"), ("celery", "simple")]
+    ("engine", "kind"),
+    [("rq", "fork"), ("rq", "simple"), ("rq", "spawn"), ("celery", "fork"), ("celery", "simple"), ("arq", "async")],
 )
 def test_cancel_a_running_job(broker: str, engine: str, kind: str) -> None:
     with LabSession(workers=1, kind=kind, engine=engine) as lab:
@@ -149,9 +152,10 @@ def test_cancel_a_running_job(broker: str, engine: str, kind: str) -> None:
         assert lab.wait(lab.submit("noop", {"value": 1})).state == "completed"
 
 
-@pytest.mark.parametrize(("engine", "kind"), [("rq", "fork"), ("rq", "simple"), ("celery", "fork")])
+@pytest.mark.parametrize(("engine", "kind"), [("rq", "fork"), ("rq", "simple"), ("celery", "fork"), ("arq", "async")])
 def test_worker_killed_mid_job_leaves_nothing_running(broker: str, engine: str, kind: str) -> None:
-    """RQ: the registry clean-up finds the job; Celery (acks_late): the broker redelivers the unacknowledged message."""
+    """RQ: the registry clean-up finds the job; Celery (acks_late): the broker redelivers the unacknowledged message;
+    ARQ: the job never left its queue, and runs again once the dead worker's in-progress key expires."""
     with LabSession(workers=2, kind=kind, engine=engine, env=FAST_REDELIVERY) as lab:
         job_id = lab.submit("slow_task", {"steps": 40, "step_seconds": 1}, timeout=600, retry={"max_retries": 1, "base": 0.2})
         lab.wait(job_id, states={"running"})
@@ -185,7 +189,7 @@ def test_late_heartbeat_of_a_live_worker_is_not_abandonment(broker: str, kind: s
         assert names(job_id, lab.conn) == ["enqueued", "started", "completed"]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", ["rq", "celery"])  # ARQ has no acknowledgement to lose: it always runs the job again
 def test_killed_without_retries_is_dead_lettered(broker: str, engine: str) -> None:
     """RQ with no retries left, and Celery with its defaults (acknowledged on receipt): the job is lost, and says so."""
     with LabSession(workers=2, engine=engine, env={"LAB_CELERY_ACKS_LATE": "0"}) as lab:

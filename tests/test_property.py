@@ -64,6 +64,30 @@ def celery_lab(broker: EmbeddedBroker) -> tuple[redis.Redis, Callable[[redis.Red
     return conn, run
 
 
+def arq_lab(broker: EmbeddedBroker) -> tuple[redis.Redis, Callable[[redis.Redis, list[str]], None]]:
+    """The embedded broker and an ARQ worker in burst mode in a thread (its own event loop), started once every job is sent."""
+    import threading
+
+    from labs.engines.arq import make_worker
+
+    conn = redis.Redis.from_url(broker.url)
+    conn.flushdb()
+
+    def run(conn: redis.Redis, ids: list[str]) -> None:
+        def work() -> None:
+            worker = make_worker(broker.url, "arq-property", burst=True, handle_signals=False)
+            worker.run()  # burst: returns once ARQ's queue is empty (retries wait in it)
+            worker.loop.run_until_complete(worker.loop.shutdown_default_executor())
+            worker.loop.close()
+
+        thread = threading.Thread(target=work, name="arq-property-worker")
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive(), "the ARQ burst worker did not finish"
+
+    return conn, run
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(outcomes, min_size=1, max_size=6))
 def test_every_event_sequence_is_valid(jobs_to_run: list) -> None:
@@ -75,6 +99,13 @@ def test_every_event_sequence_is_valid(jobs_to_run: list) -> None:
 def test_every_event_sequence_is_valid_on_celery(embedded_broker: EmbeddedBroker, jobs_to_run: list) -> None:
     """The same property with Celery's worker (each example starts one: fewer examples)."""
     check_sequences("celery", *celery_lab(embedded_broker), jobs_to_run)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(outcomes, min_size=1, max_size=6))
+def test_every_event_sequence_is_valid_on_arq(embedded_broker: EmbeddedBroker, jobs_to_run: list) -> None:
+    """The same property with ARQ's worker (each example runs one in burst mode)."""
+    check_sequences("arq", *arq_lab(embedded_broker), jobs_to_run)
 
 
 def check_sequences(engine: str, conn: redis.Redis, run: Callable[[redis.Redis, list[str]], None], jobs_to_run: list) -> None:

@@ -85,7 +85,7 @@ class SubmitRequest(BaseModel):
     retry: RetryIn | None = Field(None, description="override the task's retry policy")  # type: ignore[valid-type]
     timeout: float | None = Field(None, gt=0, le=86400, description="time limit of one attempt, in demo seconds")
     engine: str = Field(
-        DEFAULT_ENGINE, description="which engine runs it (rq or celery)", json_schema_extra={"enum": engine_names()}
+        DEFAULT_ENGINE, description="which engine runs it (rq, celery or arq)", json_schema_extra={"enum": engine_names()}
     )
 
     @field_validator("task")
@@ -174,7 +174,7 @@ class TaskView(BaseModel):
     redrive_of: str | None = None
     batch: str | None = None
     student: str | None = Field(None, description="whose job it is in a classroom (none in an open lab)")
-    engine: str = Field(DEFAULT_ENGINE, description="the engine that runs it (rq or celery)")
+    engine: str = Field(DEFAULT_ENGINE, description="the engine that runs it (rq, celery or arq)")
     last_event_id: str | None = None
     events: list[EventOut] | None = Field(
         None, description="the job's lifecycle events, oldest first (omitted with ?events=false)"

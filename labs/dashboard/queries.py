@@ -72,11 +72,14 @@ def live_workers(conn: redis.Redis) -> list[dict[str, Any]]:
 
 def engines_without_workers(conn: redis.Redis) -> list[str]:
     """Engines other than RQ with jobs waiting in their queue and no live worker (the board says so)."""
-    from ..engines.celery import CeleryEngine, queue
+    from ..engines import arq, celery
 
-    if conn.llen(queue()) and not CeleryEngine().workers(conn):
-        return ["celery"]
-    return []
+    out = []
+    if conn.llen(celery.queue()) and not celery.CeleryEngine().workers(conn):
+        out.append("celery")
+    if conn.zcard(arq.queue()) and not arq.ArqEngine().workers(conn):
+        out.append("arq")
+    return out
 
 
 def start_local_worker(kind: str = "fork", engine: str = "rq") -> str:

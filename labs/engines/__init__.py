@@ -1,4 +1,4 @@
-"""The engines that run the lab's jobs: RQ (the lab's first) and Celery (the seed's), one module each.
+"""The engines that run the lab's jobs: RQ (the lab's first), Celery and ARQ (the seed's), one module each.
 
 Every engine runs the *same* catalogue bodies (:mod:`labs.catalogue`) and
 writes the *same* lifecycle events (:mod:`labs.events`, each with an
@@ -34,8 +34,9 @@ DEFAULT = "rq"
 ENGINES: dict[str, str] = {
     "rq": "labs.engines.rq:RQEngine",
     "celery": "labs.engines.celery:CeleryEngine",
+    "arq": "labs.engines.arq:ArqEngine",
 }
-"""Engine name -> ``module:class``, imported only when used (Celery is not loaded for an RQ job)."""
+"""Engine name -> ``module:class``, imported only when used (Celery and ARQ are not loaded for an RQ job)."""
 
 
 class UnknownEngine(InvalidParams):
@@ -90,8 +91,8 @@ _instances: dict[str, Engine] = {}
 
 
 def names() -> list[str]:
-    """The engines' names, the default first."""
-    return [DEFAULT, *sorted(set(ENGINES) - {DEFAULT})]
+    """The engines' names, the default first, then in the order they joined the lab."""
+    return [DEFAULT, *(name for name in ENGINES if name != DEFAULT)]
 
 
 def check_name(name: str) -> str:

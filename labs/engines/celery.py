@@ -539,8 +539,8 @@ def _dead_letter(conn: redis.Redis, job_id: str, meta: dict[str, Any], reason: s
     if not event_id:
         return  # it already had its verdict (a hard time limit is also a lost child): one dead letter, not two
     _emit(conn, job_id, "dead_lettered", "failed", meta, rq_status="FAILURE", attempts=attempt,
-          message="sent to the dead-letter queue", **common)  # fmt: skip
-    conn.zadd(keys.DEAD_LETTERS, {job_id: time.time()})
+          message="sent to the dead-letter queue", also=lambda pipe: pipe.zadd(keys.DEAD_LETTERS, {job_id: time.time()}),
+          **common)  # fmt: skip
 
 
 @signals.task_failure.connect(weak=False)

@@ -1,4 +1,5 @@
-"""The API follows a Celery job exactly as an RQ one: ETag polling, SSE resume, WebSocket cancel (no engine-specific code)."""
+"""The API follows a Celery or an ARQ job exactly as an RQ one: ETag polling, SSE resume, WebSocket cancel (no engine-specific
+code)."""
 
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ from labs.session import LabSession
 from labs.states import validate_sequence
 
 
-@pytest.fixture
-def celery_lab(broker: str) -> Iterator[LabSession]:
-    session = LabSession(workers=1, engine="celery").start()
+@pytest.fixture(params=["celery", "arq"])
+def celery_lab(broker: str, request: pytest.FixtureRequest) -> Iterator[LabSession]:
+    """One worker of the seed's engines in turn (the fixture keeps Celery's name; ``.engine`` says which)."""
+    session = LabSession(workers=1, engine=request.param).start()
     yield session
     session.stop()
 
 
 def test_etag_polling_follows_a_celery_job_to_its_result(celery_lab: LabSession, client: TestClient) -> None:
-    job_id = submit(client, "slow_task", {"steps": 4, "step_seconds": 1}, engine="celery")
+    job_id = submit(client, "slow_task", {"steps": 4, "step_seconds": 1}, engine=celery_lab.engine)
     seen, not_modified, etag = [], 0, None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -45,10 +47,11 @@ def test_etag_polling_follows_a_celery_job_to_its_result(celery_lab: LabSession,
     validate_sequence([s for i, s in enumerate(states) if i == 0 or s != states[i - 1]])
     assert not_modified > 0
     view = response.json()
-    assert view["engine"] == "celery" and view["state"] == "completed" and view["rq_status"] == "SUCCESS"
+    own_word = {"celery": "SUCCESS", "arq": "complete"}[celery_lab.engine]
+    assert view["engine"] == celery_lab.engine and view["state"] == "completed" and view["rq_status"] == own_word
     assert view["result"] == {"steps": 4} and view["attempt"] == 1
     assert [e["event"] for e in view["events"]] == ["enqueued", "started"] + ["progress"] * 4 + ["completed"]
-    assert {e["engine"] for e in view["events"]} == {"celery"}
+    assert {e["engine"] for e in view["events"]} == {celery_lab.engine}
     # the tag of the answer that showed "completed" may predate that event (a tag is never newer than its
     # answer, so no update is missed); from the next answer on, the finished job is a 304
     etag = client.get(f"/tasks/{job_id}").headers["etag"]
@@ -57,7 +60,7 @@ def test_etag_polling_follows_a_celery_job_to_its_result(celery_lab: LabSession,
 
 def test_sse_resume_of_a_celery_job_misses_nothing_and_repeats_nothing(celery_lab: LabSession, live_api: LiveServer) -> None:
     with httpx.Client(base_url=live_api.url, timeout=30) as http:
-        job_id = submit(http, "slow_task", {"steps": 30, "step_seconds": 1}, engine="celery")
+        job_id = submit(http, "slow_task", {"steps": 30, "step_seconds": 1}, engine=celery_lab.engine)
         first = read_stream(http, f"/tasks/{job_id}/stream", stop=lambda got: sum(m.event == "progress" for m in got) == 5)
         assert first[-1].event == "progress"
         wait_event(http, job_id, "progress", count=8)  # events happen while nobody listens
@@ -69,7 +72,7 @@ def test_sse_resume_of_a_celery_job_misses_nothing_and_repeats_nothing(celery_la
 
 
 def test_websocket_cancel_stops_a_running_celery_job(celery_lab: LabSession, client: TestClient) -> None:
-    job_id = submit(client, "slow_task", {"steps": 400, "step_seconds": 1}, engine="celery")
+    job_id = submit(client, "slow_task", {"steps": 400, "step_seconds": 1}, engine=celery_lab.engine)
     with client.websocket_connect(f"/ws/tasks/{job_id}") as ws:
         assert ws.receive_json()["type"] == "snapshot"
         progress = 0
@@ -81,7 +84,7 @@ def test_websocket_cancel_stops_a_running_celery_job(celery_lab: LabSession, cli
     assert code == 1000
     assert {"type": "ack", "action": "cancel", "state": "running"} in frames
     sent = [f for f in frames if f["type"] == "event"]
-    assert sent[-1]["event"] == "cancelled" and sent[-1]["reason"] == "cancelled" and sent[-1]["engine"] == "celery"
+    assert sent[-1]["event"] == "cancelled" and sent[-1]["reason"] == "cancelled" and sent[-1]["engine"] == celery_lab.engine
     assert frames[-1] == {"type": "end", "state": "failed", "last_event_id": sent[-1]["id"]}
     history = events.job_events(celery_lab.conn, job_id)
     assert history[-1].event == "cancelled" and sum(e.event == "progress" for e in history) < 400

@@ -309,14 +309,15 @@ def test_the_engine_selector_sends_the_batch_to_celery(broker: str, app: Make) -
         ticks(at, lambda at: metric(at, "已签收") == "2", what="two completed Celery jobs")
 
 
+@pytest.mark.parametrize("engine", ["celery", "arq"])
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
-def test_a_celery_job_with_no_celery_worker_says_so(broker: str, app: Make, no_api: str) -> None:
+def test_a_celery_job_with_no_celery_worker_says_so(broker: str, app: Make, no_api: str, engine: str) -> None:
     conn = redis.Redis.from_url(broker)
     at = app().run()
-    assert "no worker for engine celery" not in texts(at)
-    jobs.submit(conn, "noop", {"value": 1}, engine="celery")
+    assert f"no worker for engine {engine}" not in texts(at)
+    jobs.submit(conn, "noop", {"value": 1}, engine=engine)
     at.run()
-    assert "no worker for engine celery" in texts(at) and "python -m labs worker --engine celery" in texts(at)
+    assert f"no worker for engine {engine}" in texts(at) and f"python -m labs worker --engine {engine}" in texts(at)
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)

@@ -1,4 +1,4 @@
-"""`python -m labs up --engine all`: RQ and Celery workers on one broker, and Flower listing the lab's Celery jobs."""
+"""`python -m labs up --engine all`: RQ, Celery and ARQ workers on one broker, and Flower listing the lab's Celery jobs."""
 
 from __future__ import annotations
 
@@ -36,11 +36,15 @@ def test_up_with_every_engine_starts_celery_workers_and_flower(lab_env: Path) ->
             time.sleep(0.1)
         assert any(line.startswith("celery   : 1 x fork") for line in lines), lines
         assert any(line.startswith(f"flower   : http://127.0.0.1:{port}") for line in lines), lines
+        assert any(line.startswith("arq      : 1 x async") for line in lines), lines
         conn = get_connection()
         on_rq = jobs.submit(conn, "noop", {"value": "rq"})
         on_celery = jobs.submit(conn, "send_email", {"fail_first": 1}, engine="celery")
         assert jobs.wait_for(conn, on_rq, timeout=30).state == "completed"
         assert jobs.wait_for(conn, on_celery, timeout=30).state == "completed"
+        on_arq = jobs.submit(conn, "send_email", {"fail_first": 1}, engine="arq")
+        assert jobs.wait_for(conn, on_arq, timeout=30).state == "completed"
+        assert jobs.job_view(conn, on_arq)["events"][-1]["worker"].startswith("arq-worker-1-")  # the worker `up` started
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as flower:
             tasks: dict = {}
             while time.monotonic() < deadline + 30:

@@ -280,6 +280,11 @@ EVIDENCE: dict[str, list[str]] = {
         r"enqueued\s+enqueued outside the lab",
         r"then -> finished delivered later",
         r"runs async def jobs: True",
+        r"ARQ   : \w+ queued -> ana@example\.com complete",
+        r"Celery: \w[\w-]+ \w+ -> ana@example\.com SUCCESS",
+        r"arq\s+planned waits \[1\.0, 2\.0\]",
+        r"arq\s+cancel -> cancelled",
+        r"I/O-bound: rq [\d.]+ waits, celery [\d.]+ waits, arq [\d.]+ waits for 100 jobs",
     ],
     "11_scenarios": [
         r"with the non-PDF: 415",
