@@ -39,9 +39,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..clock import time_scale
 from ..errors import BrokerUnavailable
-from ..playground import install as install_playground
 from ..settings import queue_name, settings
-from . import dlq, rest, scenarios, stream, students, uploads, ws
+from . import contract, dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -90,6 +89,8 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
         app.include_router(module.router)
     # uploads are shared by the class (inputs, not parcels), but in classroom mode only members may send them
     app.include_router(uploads.router, dependencies=[Depends(students.get_viewer)])
+    from ..playground import install as install_playground  # here: the playground's radio imports labs.api
+
     install_playground(app)  # the browser playground at /playground/ (labs/playground)
 
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
@@ -112,6 +113,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
     def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 
+    contract.install(app)  # /openapi.json completed from the routes, /asyncapi.json for the WebSockets
     return app
 
 
