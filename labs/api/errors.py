@@ -11,7 +11,8 @@ NotInDeadLetterQueue           404     ``job 'abc' is not in the dead-letter que
 NotAllowed (no/unknown token)  401     ``this lab runs in classroom mode: register with POST /students ...``
 NameTaken                      409     ``the name 'alice' is taken in this class: pick another ...``
 a method the path does not do  405     ``Method Not Allowed``, with ``Allow`` listing the path's methods
-other LabError                 400
+UnknownBatch                   404     ``no batch with id 'b-1'``
+other LabError                 503     the server cannot do it now (no embedder, a setting that does not work)
 BrokerUnavailable              503     ``no broker answers at redis://...; start one with ...``
 broker lost mid-request        503     (the connection is remade on the next request)
 =============================  ======  =========================================
@@ -40,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..dlq import NotInDeadLetterQueue
 from ..errors import BrokerUnavailable, InvalidParams, LabError, UnknownTask
 from ..jobs import UnknownJob
+from ..scenarios.batches import UnknownBatch
 from ..students import InvalidName, NameTaken, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -53,11 +55,13 @@ STATUS: tuple[tuple[type[LabError], int], ...] = (
     (NotAllowed, 401),
     (NameTaken, 409),
     (InvalidName, 422),
+    (UnknownBatch, 404),
 )
+"""Everything else the lab raises (an embedder or a setting that does not work here) is the server's: 503."""
 
 
 def status_of(exc: LabError) -> int:
-    return next((status for kind, status in STATUS if isinstance(exc, kind)), 400)
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), 503)
 
 
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
