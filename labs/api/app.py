@@ -13,8 +13,8 @@ WebSocket       ``WS /ws/tasks/{id}``            a phone call (电话通话), bo
 
 The rest: ``POST /tasks`` (submit), ``GET /tasks``, ``POST /tasks/{id}/cancel``,
 ``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /events``
-(every job's events), ``GET /catalogue``, ``GET /health`` and the OpenAPI docs
-at ``/docs``.
+(every job's events), ``GET /catalogue``, ``GET /health``, the OpenAPI docs
+at ``/docs`` and the WebSockets' AsyncAPI document at ``/asyncapi.json`` (``contract.py``).
 
 Settings: ``REDIS_URL`` (else the embedded broker), ``LAB_CORS_ORIGINS``
 (comma-separated origins allowed to call the API from a browser, e.g. a front-end
@@ -51,7 +51,9 @@ DESCRIPTION = """
 Submit the lab's catalogue tasks as real RQ jobs and follow them by **polling**
 (`GET /tasks/{id}`, with `ETag` / `If-None-Match`), **Server-Sent Events**
 (`GET /tasks/{id}/stream`) or a **WebSocket** (`/ws/tasks/{id}`, not listed below:
-OpenAPI does not describe WebSockets). 长任务实验室: 任务队列 = 快递分拣中心, 任务ID = 快递单号.
+OpenAPI does not describe WebSockets; its frames are in the AsyncAPI document at
+[/asyncapi.json](/asyncapi.json)). Every error body is the `Error` model: `{"detail", "errors"?}`.
+长任务实验室: 任务队列 = 快递分拣中心, 任务ID = 快递单号.
 """
 
 
