@@ -14,7 +14,9 @@ an index job must fail on them with a clear reason, once, without retrying.
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -331,13 +333,21 @@ def _broken(kind: str, rng: random.Random) -> bytes:
     raise ValueError(f"unknown broken kind {kind!r}, expected one of {BROKEN_KINDS}")
 
 
-def make_sample_pdfs(folder: str | Path, n: int, broken: int = 0, seed: int = 0) -> list[Path]:
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: a reader (or a second writer with ``keep``) never meets half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def make_sample_pdfs(folder: str | Path, n: int, broken: int = 0, seed: int = 0, *, keep: bool = False) -> list[Path]:
     """Write ``n`` topic PDFs and ``broken`` broken files into ``folder``.
 
     Good files are ``doc-001-<topic>.pdf`` ... (topics in :data:`TOPICS` order,
     shifted by ``seed``), broken ones ``broken-001.pdf`` ... (kinds in
-    :data:`BROKEN_KINDS` order). The same arguments give the same files.
-    Returns the paths, good files first.
+    :data:`BROKEN_KINDS` order). The same arguments give the same files, so
+    ``keep=True`` leaves a file already there as it is (a cache: only the missing
+    ones are made, about 0.1 s each). Returns the paths, good files first.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -345,12 +355,14 @@ def make_sample_pdfs(folder: str | Path, n: int, broken: int = 0, seed: int = 0)
     for i in range(n):
         topic = TOPICS[(seed + i) % len(TOPICS)]
         path = folder / f"doc-{i + 1:03d}-{topic.slug}.pdf"
-        path.write_bytes(_handbook(topic, i + 1, random.Random(f"{seed}:doc:{i}")))
+        if not (keep and path.is_file()):
+            _write(path, _handbook(topic, i + 1, random.Random(f"{seed}:doc:{i}")))
         paths.append(path)
     for i in range(broken):
         kind = BROKEN_KINDS[i % len(BROKEN_KINDS)]
         path = folder / f"broken-{i + 1:03d}.pdf"
-        path.write_bytes(_broken(kind, random.Random(f"{seed}:broken:{i}")))
+        if not (keep and path.is_file()):
+            _write(path, _broken(kind, random.Random(f"{seed}:broken:{i}")))
         paths.append(path)
     return paths
 

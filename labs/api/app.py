@@ -13,8 +13,8 @@ WebSocket       ``WS /ws/tasks/{id}``            a phone call (电话通话), bo
 
 The rest: ``POST /tasks`` (submit), ``GET /tasks``, ``POST /tasks/{id}/cancel``,
 ``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /events``
-(every job's events), ``GET /catalogue``, ``GET /health`` and the OpenAPI docs
-at ``/docs``.
+(every job's events), ``GET /catalogue``, ``GET /health``, the OpenAPI docs
+at ``/docs`` and the WebSockets' AsyncAPI document at ``/asyncapi.json`` (``contract.py``).
 
 Settings: ``REDIS_URL`` (else the embedded broker), ``LAB_CORS_ORIGINS``
 (comma-separated origins allowed to call the API from a browser, e.g. a front-end
@@ -40,9 +40,8 @@ from starlette.concurrency import run_in_threadpool
 from ..clock import time_scale
 from ..engines import names as engine_names
 from ..errors import BrokerUnavailable
-from ..playground import install as install_playground
 from ..settings import queue_name, settings
-from . import dlq, rest, scenarios, stream, students, uploads, ws
+from . import contract, dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -53,7 +52,9 @@ DESCRIPTION = """
 Submit the lab's catalogue tasks as real RQ jobs and follow them by **polling**
 (`GET /tasks/{id}`, with `ETag` / `If-None-Match`), **Server-Sent Events**
 (`GET /tasks/{id}/stream`) or a **WebSocket** (`/ws/tasks/{id}`, not listed below:
-OpenAPI does not describe WebSockets). 长任务实验室: 任务队列 = 快递分拣中心, 任务ID = 快递单号.
+OpenAPI does not describe WebSockets; its frames are in the AsyncAPI document at
+[/asyncapi.json](/asyncapi.json)). Every error body is the `Error` model: `{"detail", "errors"?}`.
+长任务实验室: 任务队列 = 快递分拣中心, 任务ID = 快递单号.
 """
 
 
@@ -91,6 +92,8 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
         app.include_router(module.router)
     # uploads are shared by the class (inputs, not parcels), but in classroom mode only members may send them
     app.include_router(uploads.router, dependencies=[Depends(students.get_viewer)])
+    from ..playground import install as install_playground  # here: the playground's radio imports labs.api
+
     install_playground(app)  # the browser playground at /playground/ (labs/playground)
 
     @app.get("/health", response_model=Health, tags=["service"], responses={503: {"model": Health}})
@@ -114,6 +117,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
     def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 
+    contract.install(app)  # /openapi.json completed from the routes, /asyncapi.json for the WebSockets
     return app
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 
 from .. import dlq, students
+from ..errors import InvalidParams
 from ..students import Viewer
 from .connections import Broker, get_broker
-from .models import DeadLetter, DeadLetterList, Discarded, ErrorOut, JobIdParam, RedriveRequest, Submitted
+from .models import DeadLetter, DeadLetterList, Discarded, ErrorOut, JobIdParam, RedriveRequest, Submitted, strict_params
 from .rest import submitted
 from .students import get_viewer
 
@@ -53,7 +54,10 @@ def inspect_dead_letter(
     "/dlq/{job_id}/redrive",
     status_code=202,
     response_model=Submitted,
-    responses=NOT_HERE,
+    responses={
+        **NOT_HERE,
+        409: {"model": ErrorOut, "description": "the params do not fit this job's task (its schema: GET /catalogue)"},
+    },
     summary="Deliver it again as a new job, optionally with corrected params",
 )
 def redrive_dead_letter(
@@ -64,7 +68,15 @@ def redrive_dead_letter(
 ) -> dict[str, Any]:
     conn = broker.sync()
     _check(conn, viewer, job_id)
-    new_id = dlq.redrive(conn, job_id, body.params if body is not None else None)
+    params = body.params if body is not None else None
+    # Which params are valid depends on the dead job's task, which the request schema cannot know:
+    # params that do not fit it conflict with the resource (409), unlike a malformed request (422).
+    try:
+        if params is not None:
+            strict_params(dlq.inspect(conn, job_id)["task"], params)
+        new_id = dlq.redrive(conn, job_id, params)
+    except (ValueError, InvalidParams) as exc:
+        raise HTTPException(409, f"these params do not fit the job's task: {exc}") from None
     return submitted(conn, new_id, redrive_of=job_id)
 
 

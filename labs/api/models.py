@@ -10,10 +10,20 @@ submitted, with the same kind of message.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from ..catalogue import CATALOGUE, get_spec
@@ -22,23 +32,48 @@ from ..engines import UnknownEngine
 from ..engines import check_name as check_engine
 from ..engines import names as engine_names
 from ..errors import UnknownTask
+from ..events import EVENT_TYPES
 from ..retry import RetryPolicy
+from ..students import NAME as STUDENT_NAME
 
 StateName = Literal["pending", "running", "completed", "failed"]
+TASK_NAMES = sorted(CATALOGUE)
+EVENT_ID_PATTERN = r"^([0-9]{1,19}(-[0-9]{1,19})?)?$"
+"""A resume point (``Last-Event-ID``): a stream id ``<milliseconds>-<sequence>`` (or empty: from the start)."""
 JOB_ID = r"[A-Za-z0-9_-]{1,128}"
 JOB_ID_PATTERN = f"^{JOB_ID}$"
 """What a job id may look like in a URL: RQ's rule (letters, digits, _ and -); the lab's own ids are 32 hex digits."""
 JobIdParam = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job id (快递单号) from POST /tasks")]
 
 
+def integral(value: Any) -> Any:
+    """``82.0`` -> ``82``: JSON Schema counts a number with no fraction as an integer; strict pydantic does not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(integral)]
+"""An integer as JSON Schema means it, in the strict request models: ``5`` or ``5.0``, never ``"5"`` or ``true``."""
+
+
+def integral_floats(value: Any) -> Any:
+    """``value`` with every integral float made an int (see :func:`integral`), for a strict check."""
+    if isinstance(value, dict):
+        return {key: integral_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_floats(item) for item in value]
+    return integral(value)
+
+
 def _optional(field: FieldInfo) -> tuple[Any, Any]:
-    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    extra = [BeforeValidator(integral)] if field.annotation is int else []
+    metadata = [*field.metadata, *extra]
+    annotation = Annotated[(field.annotation, *metadata)] if metadata else field.annotation
     return annotation | None, Field(None, description=field.description)
 
 
 RetryIn = create_model(
     "RetryIn",
-    __config__=ConfigDict(extra="forbid"),
+    __config__=ConfigDict(extra="forbid", strict=True),
     __doc__="A retry policy (labs.retry.RetryPolicy); a field left out keeps the task's default.",
     **{name: _optional(field) for name, field in RetryPolicy.model_fields.items()},
 )
@@ -72,12 +107,66 @@ def standard_json(value: Any) -> Any:
     return value
 
 
+DOCUMENT_REF = r"^[^/\\.\x00][^/\\\x00]*(/[^/\\.\x00][^/\\\x00]*)*$"
+"""A document over HTTP: an id from POST /documents or a name under the documents folder (no '..', not absolute)."""
+DOCUMENT_FIELDS = {("process_document", "document"): False, ("process_documents", "documents"): True}
+"""The params that name documents (True: a list of them)."""
+
+
+def params_schema(task: str) -> dict[str, Any]:
+    """The JSON schema of a task's params as the API takes them."""
+    params = {key: value for key, value in CATALOGUE[task].params.model_json_schema().items() if key != "title"}
+    for (name, field), many in DOCUMENT_FIELDS.items():
+        if name == task:
+            target = params["properties"][field]
+            (target["items"] if many else target)["pattern"] = DOCUMENT_REF
+    return params
+
+
+def task_params_schema(schema: dict[str, Any]) -> None:
+    """Add each catalogue task's own ``params`` schema to a request schema (one ``oneOf`` branch per task).
+
+    ``params`` alone is "any object"; which object depends on ``task``, and a client
+    generated from the schema should know it (``slow_task`` takes ``steps``, ``noop`` does not).
+    """
+    branches = []
+    for name in TASK_NAMES:
+        params = params_schema(name)
+        branch: dict[str, Any] = {"properties": {"task": {"const": name}, "params": params}, "required": ["task"]}
+        if params.get("required"):
+            branch["required"] = ["task", "params"]
+        branches.append(branch)
+    schema["oneOf"] = branches
+    schema["examples"] = [{"task": "slow_task", "params": {"steps": 5, "step_seconds": 0.5}}]
+
+
+def strict_params(task: str, params: dict[str, Any]) -> None:
+    """The task's params as its JSON schema says: no ``"5"`` for an integer (the catalogue itself is lenient)."""
+    try:
+        CATALOGUE[task].params.model_validate(integral_floats(params), strict=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"{task}: {problems}") from None
+    for (name, field), many in DOCUMENT_FIELDS.items():
+        refs = params.get(field) if name == task else None
+        for ref in refs if many and isinstance(refs, list) else [refs] if refs is not None else []:
+            if not re.fullmatch(DOCUMENT_REF, ref):
+                raise ValueError(
+                    f"{task}: {field}: {ref[:80]!r} is not a document of the lab: use an id from POST /documents"
+                    " or a name under the documents folder (no '..', no leading '/' or '.', no backslash)"
+                )
+
+
 class SubmitRequest(BaseModel):
-    """One parcel to send: a catalogue task and its parameters."""
+    """One parcel to send: a catalogue task and its parameters (each task's params: GET /catalogue)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"task": "slow_task", "params": {"steps": 5, "step_seconds": 0.5}}]},
+        strict=True,
+        json_schema_extra=task_params_schema,
     )
 
     task: str = Field(..., description="a task name from GET /catalogue", json_schema_extra={"enum": sorted(CATALOGUE)})
@@ -100,8 +189,17 @@ class SubmitRequest(BaseModel):
 
     _standard_params = field_validator("params")(standard_json)
 
+    @model_validator(mode="after")
+    def _params_fit_the_task(self) -> SubmitRequest:
+        strict_params(self.task, self.params)
+        return self
+
     def retry_dict(self) -> dict[str, Any] | None:
         return self.retry.model_dump(exclude_none=True) if self.retry is not None else None
+
+
+MAX_BATCH = 100
+"""Jobs one request may submit (the seed's batches are 100): each request stays short; send more for more."""
 
 
 class BatchRequest(BaseModel):
@@ -109,7 +207,7 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    jobs: list[SubmitRequest] = Field(..., min_length=1, max_length=1000)
+    jobs: list[SubmitRequest] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 
 class Links(BaseModel):
@@ -143,10 +241,10 @@ class EventOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str
+    id: str = Field(..., description="its stream id: resume after it with Last-Event-ID")
     job_id: str
     seq: int
-    event: str
+    event: Literal[EVENT_TYPES]  # type: ignore[valid-type]
     state: str
     rq_status: str
     attempt: int
@@ -273,8 +371,49 @@ class Health(BaseModel):
     push: dict[str, Any] = Field(default_factory=dict, description="the event hub: running, position, subscribers")
 
 
+class FieldError(BaseModel):
+    """One problem of an invalid request (pydantic's ``loc``, ``msg``, ``type``)."""
+
+    loc: list[str | int] = Field(..., description="where: ['body', 'params', 'steps'], ['query', 'limit'], ...")
+    msg: str
+    type: str
+
+
 class ErrorOut(BaseModel):
-    detail: str
+    """The lab's one error body, whatever the status (4xx, 503): one readable line, and for a 422 each problem."""
+
+    model_config = ConfigDict(title="Error")
+
+    detail: str = Field(..., description="what is wrong, in one line (e.g. \"no job with id 'abc'\")")
+    errors: list[FieldError] = Field(
+        default_factory=list, description="an invalid request (422): each problem; left out otherwise"
+    )
+
+
+class StreamEnd(BaseModel):
+    """The last message of a job's stream: its final state and the id of the last event sent."""
+
+    state: str | None
+    last_event_id: str | None
+
+
+class StreamError(BaseModel):
+    """The broker was lost mid-stream; the stream ends after it (reconnect with Last-Event-ID)."""
+
+    error: str
+
+
+class FirehoseSnapshot(BaseModel):
+    """The first message of ``GET /events``: how many jobs are in each state, and where the feed starts."""
+
+    counts: dict[str, int]
+    last_event_id: str | None
+
+
+_LETTER = "A-Za-z0-9\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u4e00-\u9fff"
+NAME_PATTERN = f"^[{_LETTER}][{_LETTER}_-]{{0,31}}$"
+"""A student name over HTTP: ASCII letters and digits, Latin-1 letters (é) and Chinese characters (王), then also
+``_`` and ``-``; spelled out so that every regex engine (Python, JSON Schema's) reads the same set."""
 
 
 class StudentIn(BaseModel):
@@ -282,7 +421,20 @@ class StudentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1, max_length=32, examples=["alice", "王小明"])
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=32,
+        examples=["alice", "王小明"],
+        json_schema_extra={"pattern": NAME_PATTERN},
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _a_name(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value) or not STUDENT_NAME.match(value):
+            raise ValueError(f"{value[:40]!r} is not a name: use 1-32 letters, digits, '_' or '-', e.g. 'alice' or '王小明'")
+        return value
 
 
 class StudentToken(BaseModel):

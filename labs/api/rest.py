@@ -27,6 +27,7 @@ from ..states import is_terminal
 from ..students import Viewer
 from .connections import Broker, get_broker
 from .models import (
+    TASK_NAMES,
     BatchRequest,
     BatchSubmitted,
     CancelResult,
@@ -39,6 +40,7 @@ from .models import (
     TaskList,
     TaskSummary,
     TaskView,
+    params_schema,
 )
 from .polling import job_etag, not_modified
 from .students import get_viewer
@@ -68,7 +70,7 @@ def catalogue() -> list[dict[str, Any]]:
         {
             "name": spec.name,
             "title": task_titles(spec.name),
-            "params": spec.params.model_json_schema(),
+            "params": params_schema(spec.name),
             "retry": spec.retry.model_dump(),
             "timeout": spec.timeout,
         }
@@ -113,10 +115,18 @@ def submit_batch(
     return {"jobs": [submitted(conn, job_id) for job_id in ids]}
 
 
+def first_tasks(conn: Any, ids: list[bytes]) -> list[str | None]:
+    """The task of each job as its first event names it (None without events), in one round trip."""
+    pipe = conn.pipeline(transaction=False)
+    for raw_id in ids:
+        pipe.xrange(keys.job_stream(raw_id.decode()), count=1)
+    return [first[0][1].get(b"task", b"").decode() if first else None for first in pipe.execute()]
+
+
 @router.get("/tasks", response_model=TaskList, summary="Recent jobs, newest first")
 def list_tasks(
     state: StateName | None = Query(None, description="only jobs in this state"),
-    task: str | None = Query(None, description="only jobs of this catalogue task"),
+    task: str | None = Query(None, description="only jobs of this catalogue task", json_schema_extra={"enum": TASK_NAMES}),
     limit: int = Query(50, ge=1, le=500),
     viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
@@ -134,9 +144,12 @@ def list_tasks(
         ids = [job_id for job_id, _ in page]
         states = conn.hmget(keys.JOB_STATES, ids)
         owners = students.owners_of(conn, [i.decode() for i in ids]) if viewer.student else [None] * len(ids)
-        for (raw_id, enqueued_at), raw_state, owner in zip(page, states, owners, strict=True):
+        tasks = first_tasks(conn, ids) if task is not None else [None] * len(ids)
+        for (raw_id, enqueued_at), raw_state, owner, first in zip(page, states, owners, tasks, strict=True):
             if state is not None and (raw_state or b"").decode() != state:
                 continue
+            if first is not None and first != task:
+                continue  # cheap: the task named by the job's first event (a job without one is checked below)
             if not viewer.may_see(owner):
                 continue
             try:

@@ -24,10 +24,10 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
@@ -39,17 +39,39 @@ from ..scenarios import batches, pdfs, summaries
 from ..states import is_terminal
 from .connections import Broker, get_broker
 from .hub import dumps, id_key
+from .models import MAX_BATCH, ErrorOut, JsonInt, integral
 from .students import Viewer, get_viewer, ws_viewer
 
 router = APIRouter(tags=["scenarios"])
 
 
-class DocumentsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+DOCUMENT_ID = r"^[^/\\.\x00][^/\\\x00]*$"
+"""A stored document's id (POST /documents gives ``<12 hex digits>-<name>.pdf``): no folders, no '..'."""
 
-    documents: list[str] | None = Field(None, min_length=1, max_length=1000, description="ids from POST /documents")
-    samples: int | None = Field(None, ge=1, le=100, description="or: generate this many sample PDFs (the seed: 100)")
-    broken: int = Field(0, ge=0, le=10, description="with samples: add this many broken PDFs")
+
+def _either_source(schema: dict[str, Any]) -> None:
+    """The schema says what the validator checks: ``documents`` or ``samples``, exactly one of them."""
+    schema["oneOf"] = [
+        {"required": ["documents"], "properties": {"documents": {"type": "array"}, "samples": {"type": "null"}}},
+        {"required": ["samples"], "properties": {"samples": {"type": "integer"}, "documents": {"type": "null"}}},
+    ]
+
+
+MAX_SAMPLES = 20
+"""Sample PDFs one request may make (about 0.1 s each, made in the request, then kept): the seed's 100 come
+from lesson 11 (``pdfs.sample_corpus(100)``) or from POST /documents."""
+
+
+class DocumentsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_either_source)
+
+    documents: list[Annotated[str, Field(pattern=DOCUMENT_ID, max_length=200)]] | None = Field(
+        None, min_length=1, max_length=1000, description="ids from POST /documents"
+    )
+    samples: Annotated[int, Field(ge=1, le=MAX_SAMPLES), BeforeValidator(integral)] | None = Field(
+        None, description="or: generate this many sample PDFs"
+    )
+    broken: JsonInt = Field(0, ge=0, le=10, description="with samples: add this many broken PDFs")
 
     @model_validator(mode="after")
     def one_source(self) -> DocumentsRequest:
@@ -59,9 +81,9 @@ class DocumentsRequest(BaseModel):
 
 
 class SummariesRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    n: int = Field(100, ge=1, le=1000, description="how many summaries to write")
+    n: JsonInt = Field(100, ge=1, le=MAX_BATCH, description="how many summaries to write")
 
 
 def batch_links(batch_id: str) -> dict[str, str]:
@@ -74,7 +96,15 @@ def check_batch(conn: Any, viewer: Viewer, batch_id: str) -> None:
         raise HTTPException(404, f"no batch with id {batch_id[:100]!r}")
 
 
-@router.post("/scenarios/documents", status_code=202, summary="Scenario 1: process many PDFs as one batch")
+NO_BATCH = {404: {"model": ErrorOut, "description": "no such batch (or another student's)"}}
+
+
+@router.post(
+    "/scenarios/documents",
+    status_code=202,
+    summary="Scenario 1: process many PDFs as one batch",
+    responses={404: {"model": ErrorOut, "description": "a document id that was never uploaded"}},
+)
 def start_documents(
     body: DocumentsRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
 ) -> dict[str, Any]:
@@ -84,12 +114,12 @@ def start_documents(
         paths = [d for d in body.documents or []]
         for ref in paths:
             if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
-                raise HTTPException(422, f"unknown document id {str(ref)[:80]!r}: upload it with POST /documents first")
+                raise HTTPException(404, f"no document with id {str(ref)[:80]!r}: upload it with POST /documents first")
     batch_id = pdfs.start(broker.sync(), paths, student=viewer.student)
     return {"batch": batch_id, "total": len(paths), "links": batch_links(batch_id)}
 
 
-@router.get("/batches/{batch_id}", summary="A batch's progress and each job's state")
+@router.get("/batches/{batch_id}", summary="A batch's progress and each job's state", responses=NO_BATCH)
 def batch_status(batch_id: str, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)) -> dict[str, Any]:
     conn = broker.sync()
     check_batch(conn, viewer, batch_id[:100])
@@ -119,7 +149,11 @@ def start_summaries(
     }
 
 
-@router.get("/scenarios/summaries/{batch_id}", summary="Poll the summaries database (ETag / If-None-Match -> 304)")
+@router.get(
+    "/scenarios/summaries/{batch_id}",
+    summary="Poll the summaries database (ETag / If-None-Match -> 304)",
+    responses={**NO_BATCH, 304: {"description": "nothing changed since the ETag you sent"}},
+)
 def poll_summaries(
     batch_id: str,
     response: Response,

@@ -45,12 +45,12 @@ from .. import events, jobs, students
 from ..catalogue import get_spec
 from ..clock import scaled
 from ..errors import BrokerUnavailable
-from ..events import Event
+from ..events import EVENT_TYPES, Event
 from ..states import is_terminal
 from .connections import Broker, get_broker
 from .feed import firehose, job_feed
 from .hub import BrokerLost, check_event_id, dumps, id_key
-from .models import ErrorOut, JobIdParam, StateName
+from .models import EVENT_ID_PATTERN, TASK_NAMES, ErrorOut, JobIdParam, StateName
 from .students import Viewer, get_viewer
 
 router = APIRouter(tags=["push: Server-Sent Events"])
@@ -58,13 +58,57 @@ router = APIRouter(tags=["push: Server-Sent Events"])
 SEND_TIMEOUT = 30.0
 """Seconds one message may take to leave; a client that stops reading is dropped."""
 
-SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "an event stream (text/event-stream); see the module docs for the messages",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
-    },
-    422: {"model": ErrorOut, "description": "a bad filter or Last-Event-ID"},
+
+def message(event: dict[str, Any], model: str, *, with_id: bool = False, retry: bool = False) -> dict[str, Any]:
+    """One SSE message as schemathesis and a careful client read it: ``event``, ``data`` (JSON of ``model``), ``id``."""
+    properties: dict[str, Any] = {
+        "event": event,
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": f"#/components/schemas/{model}"},
+        },
+        "id": {"type": "string", "pattern": r"^\d+-\d+$", "description": "the event id (Last-Event-ID)"},
+    }
+    if retry:
+        properties["retry"] = {"type": "integer", "minimum": 0, "description": "ms a browser waits to reconnect"}
+    required = ["event", "data", "id"] if with_id else ["event", "data"]
+    return {"type": "object", "title": model, "properties": properties, "required": required}
+
+
+LIFECYCLE = message({"enum": list(EVENT_TYPES)}, "EventOut", with_id=True)
+"""A lifecycle event: ``event:`` its type, ``id:`` its stream id, ``data:`` ``Event.to_dict()``."""
+LOST = message({"const": "error"}, "StreamError")
+
+
+def stream_response(description: str, *messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": f"{description} (text/event-stream; `: ping` comments keep the line open)",
+        "content": {"text/event-stream": {"schema": {"oneOf": list(messages)}}},
+    }
+
+
+JOB_STREAM = stream_response(
+    "snapshot (the job without its events), then each lifecycle event, then end; error if the broker is lost",
+    message({"const": "snapshot"}, "TaskView", retry=True),
+    LIFECYCLE,
+    message({"const": "end"}, "StreamEnd"),
+    LOST,
+)
+FIREHOSE = stream_response(
+    "snapshot (counts per state), then every matching event, without end; error if the broker is lost",
+    message({"const": "snapshot"}, "FirehoseSnapshot", retry=True),
+    LIFECYCLE,
+    LOST,
+)
+BAD_RESUME = {422: {"model": ErrorOut, "description": "a bad filter or Last-Event-ID"}}
+JOB_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: JOB_STREAM,
+    **BAD_RESUME,
+    204: {"description": "the job ended and you have every event: EventSource stops reconnecting"},
+    404: {"model": ErrorOut, "description": "no such job (answered at once, before any stream)"},
 }
+LAST_EVENT_ID = "resume after this event id (for a manual reconnect)"
 
 
 def ping_seconds() -> float:
@@ -105,12 +149,14 @@ async def _job_messages(broker: Broker, view: dict[str, Any], after: str | None)
     "/tasks/{job_id}/stream",
     response_class=EventSourceResponse,
     summary="Follow one job with Server-Sent Events (the radio: 广播电台)",
-    responses={**SSE_RESPONSES, 204: {"description": "the job ended and you have every event"}, 404: {"model": ErrorOut}},
+    responses=JOB_STREAM_RESPONSES,
 )
 async def stream_task(
     job_id: JobIdParam,
-    last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
-    last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    last_event_id: str | None = Query(None, description=LAST_EVENT_ID, pattern=EVENT_ID_PATTERN),
+    last_event_id_header: str | None = Header(
+        None, alias="Last-Event-ID", description="sent by EventSource on reconnect", pattern=EVENT_ID_PATTERN
+    ),
     viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Response:
@@ -156,14 +202,16 @@ async def _firehose_messages(
     "/events",
     response_class=EventSourceResponse,
     summary="Every job's events: the dashboard's firehose (SSE, never ends)",
-    responses=SSE_RESPONSES,
+    responses={200: FIREHOSE, **BAD_RESUME},
 )
 async def stream_events(
-    task: str | None = Query(None, description="only events of this catalogue task"),
+    task: str | None = Query(None, description="only events of this catalogue task", json_schema_extra={"enum": TASK_NAMES}),
     state: StateName | None = Query(None, description="only events that leave a job in this state"),
     backlog: int = Query(0, ge=0, le=1000, description="start with the newest N events"),
-    last_event_id: str | None = Query(None, description="resume after this event id (for a manual reconnect)"),
-    last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="sent by EventSource on reconnect"),
+    last_event_id: str | None = Query(None, description=LAST_EVENT_ID, pattern=EVENT_ID_PATTERN),
+    last_event_id_header: str | None = Header(
+        None, alias="Last-Event-ID", description="sent by EventSource on reconnect", pattern=EVENT_ID_PATTERN
+    ),
     viewer: Viewer = Depends(get_viewer),
     broker: Broker = Depends(get_broker),
 ) -> Response:

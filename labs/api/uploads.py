@@ -141,10 +141,26 @@ def _store(uploads: list[UploadFile], limit: int) -> list[dict[str, Any]]:
     status_code=201,
     response_model=Uploaded,
     summary="Upload PDFs (optionally process them right away)",
-    responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}},
+    responses={
+        413: {"model": ErrorOut, "description": "the upload is larger than LAB_MAX_UPLOAD_MB"},
+        415: {"model": ErrorOut, "description": "a file that is not a PDF (it does not start with %PDF-): nothing is kept"},
+    },
 )
 async def upload_documents(
-    files: list[UploadFile] = File(..., description="one or more PDF files"),
+    files: list[UploadFile] = File(
+        ...,
+        description="one or more PDF files",
+        min_length=1,
+        max_length=MAX_FILES,
+        json_schema_extra={
+            "items": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "pattern": "^%PDF-",
+                "description": "a PDF: its bytes start with %PDF-",
+            }
+        },
+    ),
     process: bool = Query(False, description="submit a process_document job for each file"),
     broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:

@@ -67,6 +67,20 @@ def heartbeat_seconds() -> float:
     return max(0.1, scaled(15))
 
 
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended.
+
+    One ``cancel()`` is not always enough: a cancellation that lands while redis-py's asyncio
+    client reads a reply can be swallowed there, and the task then waits on for the next event
+    (a ``resume`` sent right after connecting hung the call that way). So ask again until it ends.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 class JobCall:
     """One phone call about one job: events out, commands in, a heartbeat, then hang up.
 
@@ -116,9 +130,7 @@ class JobCall:
             await asyncio.wait([writer, listener], return_when=asyncio.FIRST_COMPLETED)
         finally:
             tasks = [writer, listener, heartbeat, self._pump]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(stop(task) for task in tasks if task is not None))
         if writer.done() and not writer.cancelled() and writer.exception() is None:
             with contextlib.suppress(Exception):  # the job is over: hang up normally
                 await self.ws.close(self.close_code)
@@ -195,9 +207,7 @@ class JobCall:
         if self._pump is not None:
             if self._pump.done():
                 return  # the job is over and the call is ending
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+            await stop(self._pump)
         await self.send({"type": "ack", "action": "resume", "after": after})
         self._pump = asyncio.create_task(self._send_events(after))
 

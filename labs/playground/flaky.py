@@ -27,7 +27,9 @@ from fastapi.responses import JSONResponse
 router = APIRouter(prefix="/playground/api/flaky", tags=["playground"])
 
 MAX_KEYS = 500
-KEY = Query(..., min_length=1, max_length=64, pattern=r"^[\w-]+$", description="your run's name; calls are counted per key")
+KEY = Query(
+    ..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="your run's name; calls are counted per key"
+)
 
 _attempts: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
 

@@ -21,16 +21,18 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict, defaultdict
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from starlette.types import Message, Receive, Scope, Send
+
+from ..api.models import EVENT_ID_PATTERN, JOB_ID_PATTERN
 
 router = APIRouter(prefix="/playground/api/radio", tags=["playground"])
 
 MAX_KEYS = 500
-KEY = Query(..., min_length=1, max_length=64, pattern=r"^[\w-]+$", description="names this page's radio")
+KEY = Query(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="names this page's radio")
 
 _switches: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
 _log: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -99,12 +101,18 @@ class Relay(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-@router.get("/tasks/{job_id}/stream", summary="The real job stream, relayed until the server cuts it")
+@router.get(
+    "/tasks/{job_id}/stream",
+    summary="The real job stream, relayed until the server cuts it",
+    openapi_extra={"x-relays": "GET /tasks/{job_id}/stream"},  # its answers are the real stream's (labs.api.contract)
+)
 async def radio_stream(
-    job_id: str,
+    job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the job id")],
     key: str = KEY,
-    last_event_id: str | None = Query(None, description="passed on to the real stream"),
-    last_event_id_header: str | None = Header(None, alias="Last-Event-ID", description="passed on to the real stream"),
+    last_event_id: str | None = Query(None, description="passed on to the real stream", pattern=EVENT_ID_PATTERN),
+    last_event_id_header: str | None = Header(
+        None, alias="Last-Event-ID", description="passed on to the real stream", pattern=EVENT_ID_PATTERN
+    ),
 ) -> Response:
     _record(key, {"job_id": job_id, "last_event_id_header": last_event_id_header, "last_event_id_query": last_event_id})
     return Relay(job_id, key)

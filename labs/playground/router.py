@@ -56,7 +56,12 @@ def catalogue() -> JSONResponse:
     return JSONResponse(i18n.catalogue(), headers={"Cache-Control": "no-cache"})
 
 
-@router.get(f"{PREFIX}/api/sample.pdf", summary="A sample PDF to upload (a real handbook, plus `mb` MB of padding)")
+@router.get(
+    f"{PREFIX}/api/sample.pdf",
+    summary="A sample PDF to upload (a real handbook, plus `mb` MB of padding)",
+    response_class=Response,
+    responses={200: {"description": "the PDF", "content": {"application/pdf": {"schema": {"type": "string"}}}}},
+)
 def sample_pdf(
     mb: float = Query(4.0, ge=0, le=15, description="megabytes of attached random bytes: a bigger upload to watch"),
     topic: int = Query(0, ge=0, le=99, description="which sample handbook"),

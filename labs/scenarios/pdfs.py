@@ -19,12 +19,13 @@ from . import batches
 
 
 def sample_corpus(n: int = 100, broken: int = 0, seed: int = 0, folder: str | Path | None = None) -> list[Path]:
-    """Write ``n`` sample PDFs plus ``broken`` broken ones into the lab's documents folder."""
-    target = Path(folder) if folder else documents_dir() / f"samples-{n}-{broken}-{seed}"
-    existing = sorted(target.glob("*.pdf")) if target.exists() else []
-    if len(existing) == n + broken:
-        return existing
-    return make_sample_pdfs(target, n, broken=broken, seed=seed)
+    """``n`` sample PDFs plus ``broken`` broken ones in the lab's documents folder, made once per seed.
+
+    The first ``k`` samples are the same files whatever ``n``, so every call shares one folder and
+    makes only the files it lacks (the API's ``POST /scenarios/documents`` stays quick after the first).
+    """
+    target = Path(folder) if folder else documents_dir() / f"samples-{seed}"
+    return make_sample_pdfs(target, n, broken=broken, seed=seed, keep=True)
 
 
 def start(conn: redis.Redis, documents: list[str | Path], student: str | None = None) -> str:

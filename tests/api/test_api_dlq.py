@@ -23,9 +23,9 @@ def test_dead_letters_can_be_listed_redriven_and_discarded(lab: LabSession, clie
     assert entry["task"] == "risky_task" and entry["reason"] == "permanent" and "poison" in entry["error"]
     assert entry["params"] == poison and [e["event"] for e in entry["events"]][-1] == "dead_lettered"
 
-    # a correction that is itself invalid is refused, and the parcel stays in the returns centre
+    # a correction that does not fit the task is refused (409: it conflicts with the job), and the parcel stays
     refused = client.post(f"/dlq/{first}/redrive", json={"params": {"data": [], "fail_fast": True}})
-    assert refused.status_code == 422 and "risky_task: data" in refused.json()["detail"]
+    assert refused.status_code == 409 and "risky_task: data" in refused.json()["detail"]  # valid JSON, wrong task
     assert client.get("/dlq").json()["count"] == 2
 
     redriven = client.post(f"/dlq/{first}/redrive", json={"params": {"data": {"poison": False, "row": 1}}})

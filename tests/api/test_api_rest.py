@@ -76,7 +76,7 @@ def test_polling_costs_a_304_while_nothing_changes(client: TestClient) -> None:
 @embedded_only
 def test_batch_is_all_or_nothing_and_list_filters(client: TestClient, conn) -> None:
     bad = client.post("/tasks/batch", json={"jobs": [{"task": "noop"}, {"task": "slow_task", "params": {"steps": -1}}]})
-    assert bad.status_code == 422 and bad.json()["detail"].startswith("jobs[1]: slow_task: steps")
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("body.jobs.1: slow_task: steps")
     assert client.get("/tasks").json() == {"tasks": [], "count": 0}  # nothing was sent
 
     batch = client.post(

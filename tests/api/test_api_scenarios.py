@@ -96,6 +96,8 @@ def test_summaries_are_polled_until_all_are_in(client, lab2: LabSession) -> None
 def test_bad_scenario_requests_are_clear(client) -> None:
     assert client.post("/scenarios/documents", json={}).status_code == 422
     reply = client.post("/scenarios/documents", json={"documents": ["../../etc/passwd"]})
-    assert reply.status_code == 422 and "upload it" in reply.json()["detail"]
+    assert reply.status_code == 422 and "body.documents.0" in reply.json()["detail"]  # not an id at all
+    reply = client.post("/scenarios/documents", json={"documents": ["0123456789ab-never-uploaded.pdf"]})
+    assert reply.status_code == 404 and "upload it" in reply.json()["detail"]
     assert client.get("/batches/b-nope").status_code == 404
     assert client.get("/scenarios/summaries/b-nope").status_code == 404
