@@ -91,12 +91,13 @@ def test_websocket_cancel_stops_a_running_celery_job(celery_lab: LabSession, cli
 
 
 def test_health_counts_every_engines_workers(celery_lab: LabSession, client: TestClient) -> None:
+    engine = celery_lab.engine
     health = client.get("/health").json()
-    assert health["engines"] == {"rq": 0, "celery": 1} and health["workers"] == 1
-    celery_lab.add_worker()  # the session's engine: one more Celery worker
+    assert health["engines"] == {"rq": 0, "celery": 0, "arq": 0, engine: 1} and health["workers"] == 1
+    celery_lab.add_worker()  # the session's engine: one more worker
     rq = LabSession(workers=1, engine="rq").start()
     try:
         health = client.get("/health").json()
-        assert health["engines"] == {"rq": 1, "celery": 2} and health["workers"] == 3
+        assert health["engines"] == {"rq": 1, "celery": 0, "arq": 0, engine: 2} and health["workers"] == 3
     finally:
         rq.stop()
