@@ -132,7 +132,7 @@ def test_every_compose_service_runs_as_written(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["workers"] < 2:
             time.sleep(0.3)
-        assert httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["engines"] == {"rq": 1, "celery": 1}
+        assert httpx.get(f"http://127.0.0.1:{ports['8000']}/health").json()["engines"] == {"rq": 1, "celery": 1, "arq": 0}
         wait_http(f"http://127.0.0.1:{ports['8501']}/_stcore/health")
         wait_http(f"http://127.0.0.1:{ports['8888']}/api/status", params={"token": env_file["JUPYTER_TOKEN"]}, timeout=90)
         assert httpx.get(f"http://127.0.0.1:{ports['8888']}/api/status").status_code == 403  # the token is required

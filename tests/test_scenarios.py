@@ -62,13 +62,18 @@ def test_agent_chain_reports_its_three_steps_in_order(lab2: LabSession) -> None:
     assert answer["citations"] and topic_of(answer["citations"][0]["source"]) == topic
 
 
-def test_summaries_are_polled_from_the_database_until_all_are_in(lab2: LabSession) -> None:
+def test_summaries_are_polled_from_the_database_until_all_are_in(broker: str) -> None:
     n = 12
-    batch_id = summaries.start(lab2.conn, n)
-    observations = list(summaries.poll(batch_id, n, interval=5, timeout=120))
-    counts = [o["count"] for o in observations]
-    assert counts == sorted(counts) and counts[-1] == n
-    assert len(observations) >= 2  # it really polled while the workers wrote
-    rows = summaries.rows(batch_id)
-    assert len(rows) == n and all(r["summary"] and r["worker"] for r in rows)
-    assert {r["worker"] for r in rows} <= set(lab2.procs)
+    with LabSession(workers=0, kind="fork") as lab:  # the workers come after the first poll: it sees the table fill
+        batch_id = summaries.start(lab.conn, n)
+        polls = summaries.poll(batch_id, n, interval=5, timeout=120)
+        observations = [next(polls)]
+        assert observations[0]["count"] == 0
+        lab.add_worker()
+        lab.add_worker()
+        observations += list(polls)
+        counts = [o["count"] for o in observations]
+        assert counts == sorted(counts) and counts[-1] == n and len(observations) >= 2
+        rows = summaries.rows(batch_id)
+        assert len(rows) == n and all(r["summary"] and r["worker"] for r in rows)
+        assert {r["worker"] for r in rows} <= set(lab.procs)
