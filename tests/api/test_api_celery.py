@@ -82,7 +82,8 @@ def test_websocket_cancel_stops_a_running_celery_job(celery_lab: LabSession, cli
         ws.send_json({"action": "cancel"})
         frames, code = frames_until_close(ws)
     assert code == 1000
-    assert {"type": "ack", "action": "cancel", "state": "running"} in frames
+    acks = [f for f in frames if f["type"] == "ack"]  # the state right after the request: the kill may already be done
+    assert [a["action"] for a in acks] == ["cancel"] and acks[0]["state"] in {"running", "failed"}
     sent = [f for f in frames if f["type"] == "event"]
     assert sent[-1]["event"] == "cancelled" and sent[-1]["reason"] == "cancelled" and sent[-1]["engine"] == celery_lab.engine
     assert frames[-1] == {"type": "end", "state": "failed", "last_event_id": sent[-1]["id"]}

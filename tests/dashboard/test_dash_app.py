@@ -180,8 +180,15 @@ def test_the_returns_centre_discards_sweeps_and_purges(lab: LabSession, app: Mak
     assert events.job_events(lab.conn, chosen)[-1].event == "discarded"
     at.button(key="sweep").click().run()  # the seed's handle_failed_tasks, as a real job
     assert "已提交登记任务" in texts(at)
-    ticks(at, lambda at: "登记簿（handle_failed_tasks 记下的）" in texts(at), what="the sweep job to log the returns")
-    assert sorted(line["id"] for line in dlq.failure_log(lab.conn)) == sorted(set(ids) - {chosen})
+    logged = sorted(set(ids) - {chosen})
+    ticks(  # the sweep job writes its lines one by one: wait for the whole log, not its first line
+        at,
+        lambda at: (
+            "登记簿（handle_failed_tasks 记下的）" in texts(at)
+            and sorted(line["id"] for line in dlq.failure_log(lab.conn)) == logged
+        ),
+        what="the sweep job to log both returns",
+    )
     at.checkbox(key="purge_confirm").check().run()
     at.button(key="purge").click().run()
     no_crash(at)
