@@ -24,7 +24,9 @@ this runtime layer. A third engine is one module and one line in
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..errors import InvalidParams
@@ -85,6 +87,46 @@ class Engine(ABC):
 
     def forget(self, conn: Any, job_id: str) -> None:  # noqa: B027 - optional
         """Drop the engine's own record of a finished job (discarded from the DLQ)."""
+
+
+def heartbeat_workers(
+    conn: Any,
+    engine: str,
+    members: str,
+    info_key: Callable[[str], str],
+    running: str,
+    fields: Callable[[dict[str, Any]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The live workers of an engine that keeps its own registry (Celery, ARQ), in the shape of RQ's list.
+
+    ``members`` is the set of worker names, ``info_key(name)`` each one's JSON
+    heartbeat record (gone once it expires: that worker is dead), ``running``
+    the hash job id -> JSON delivery record naming its worker; ``fields(info)``
+    adds what only that engine knows.
+    """
+    names = sorted(raw.decode() for raw in conn.smembers(members))
+    busy: dict[str, str] = {}
+    for job_id, raw in conn.hgetall(running).items():
+        if raw and (entry := json.loads(raw)):
+            busy.setdefault(entry.get("worker", ""), job_id.decode())
+    out = []
+    for name, raw in zip(names, conn.mget([info_key(n) for n in names]) if names else [], strict=True):
+        if raw is None:
+            continue
+        info = json.loads(raw)
+        out.append(
+            {
+                "name": name,
+                "engine": engine,
+                "state": "busy" if name in busy else "idle",
+                "current_job": busy.get(name),
+                "pid": int(info.get("pid") or 0),
+                "hostname": info.get("hostname", ""),
+                "last_heartbeat": info.get("last_heartbeat"),
+                **fields(info),
+            }
+        )
+    return out
 
 
 _instances: dict[str, Engine] = {}

@@ -64,7 +64,7 @@ from ..errors import JobCancelled, PermanentError
 from ..job_context import JobContext, running
 from ..settings import queue_name, settings
 from ..worker import pid_alive
-from . import Engine
+from . import Engine, heartbeat_workers
 
 ENGINE = "arq"
 RESULT_TTL = 7 * 24 * 3600
@@ -705,30 +705,10 @@ class ArqEngine(Engine):
 
     def workers(self, conn: Any) -> list[dict[str, Any]]:
         """The live ARQ workers (their heartbeat has not expired), in the shape of RQ's list."""
-        names = sorted(raw.decode() for raw in conn.smembers(WORKERS))
-        running: dict[str, str] = {}
-        for job_id, raw in conn.hgetall(RUNNING).items():
-            if entry := _load(raw):
-                running.setdefault(entry.get("worker", ""), job_id.decode())
-        out = []
-        for name, raw in zip(names, conn.mget([_worker_key(n) for n in names]) if names else [], strict=True):
-            if raw is None:
-                continue
-            info = _load(raw)
-            out.append(
-                {
-                    "name": name,
-                    "engine": ENGINE,
-                    "kind": info.get("kind", "async"),
-                    "state": "busy" if name in running else "idle",
-                    "current_job": running.get(name),
-                    "pid": int(info.get("pid") or 0),
-                    "hostname": info.get("hostname", ""),
-                    "max_jobs": int(info.get("max_jobs") or 0),
-                    "last_heartbeat": info.get("last_heartbeat"),
-                }
-            )
-        return out
+        return heartbeat_workers(
+            conn, ENGINE, WORKERS, _worker_key, RUNNING,
+            lambda info: {"kind": info.get("kind", "async"), "max_jobs": int(info.get("max_jobs") or 0)},
+        )  # fmt: skip
 
     def stop_worker(self, conn: Any, name: str) -> None:
         """SIGTERM, ARQ's own way to stop a worker (it has no remote control): its running jobs go back to the queue."""

@@ -70,7 +70,7 @@ from ..errors import JobCancelled, PermanentError
 from ..job_context import JobContext, running
 from ..settings import queue_name, settings
 from ..worker import pid_alive
-from . import Engine
+from . import Engine, heartbeat_workers
 
 ENGINE = "celery"
 RESULT_TTL = 7 * 24 * 3600
@@ -824,28 +824,10 @@ class CeleryEngine(Engine):
 
     def workers(self, conn: Any) -> list[dict[str, Any]]:
         """The live Celery workers (their heartbeat has not expired), in the shape of RQ's list."""
-        names = sorted(raw.decode() for raw in conn.smembers(WORKERS))
-        running = {entry.get("worker"): job_id.decode() for job_id, raw in conn.hgetall(RUNNING).items() if (entry := _load(raw))}
-        out = []
-        for name, raw in zip(names, conn.mget([_worker_key(n) for n in names]) if names else [], strict=True):
-            if raw is None:
-                continue
-            info = _load(raw)
-            out.append(
-                {
-                    "name": name,
-                    "engine": ENGINE,
-                    "kind": info.get("kind", ""),
-                    "state": "busy" if name in running else "idle",
-                    "current_job": running.get(name),
-                    "pid": int(info.get("pid") or 0),
-                    "hostname": info.get("hostname", ""),
-                    "pool": info.get("pool", ""),
-                    "acks_late": bool(info.get("acks_late")),
-                    "last_heartbeat": info.get("last_heartbeat"),
-                }
-            )
-        return out
+        return heartbeat_workers(
+            conn, ENGINE, WORKERS, _worker_key, RUNNING,
+            lambda info: {"kind": info.get("kind", ""), "pool": info.get("pool", ""), "acks_late": bool(info.get("acks_late"))},
+        )  # fmt: skip
 
     def stop_worker(self, conn: Any, name: str) -> None:
         """Warm shutdown: the worker finishes its current job, then leaves (``celery control shutdown``)."""
