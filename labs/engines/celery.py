@@ -351,6 +351,7 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
                 "meta": lab["meta"],
                 "redeliveries": lab["attempt"] - retries - 1,
             }
+            task.request.lab_booked_at = time.time()  # the signal fires after the publish: stamp the booking first
             raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan), headers={"lab": header}) from None
         raise
 
@@ -519,7 +520,8 @@ def _on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: 
     exc = getattr(reason, "exc", None)
     why = "timeout" if isinstance(exc, SoftTimeLimitExceeded) else "error"
     error = _error_line(exc)
-    common = {"attempt": attempt, "worker": worker, "error": error, "reason": why}
+    booked = getattr(request, "lab_booked_at", None)  # the wait starts when it was booked, not when this runs
+    common = {"attempt": attempt, "worker": worker, "error": error, "reason": why, "ts": booked}
     if why == "timeout":
         _emit(conn, request.id, "timed_out", "running", meta, rq_status="STARTED", message=error, **common)
     plan = list(meta.get("retry_plan") or [])
