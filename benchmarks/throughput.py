@@ -76,7 +76,10 @@ def _drain_rate(conn: redis.Redis, ids: list[str], worker: subprocess.Popen[byte
     keys = [f"celery-task-meta-{job_id}" for job_id in ids]
     deadline = time.monotonic() + timeout
     try:
-        while True:
+        while True:  # a cheap GET until the last job is done: an MGET of every key each time would slow the worker it times
+            if not conn.exists(keys[-1]) and worker.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
             metas = [json.loads(raw) for raw in conn.mget(keys) if raw]
             if sum(m.get("status") == "SUCCESS" for m in metas) == len(ids):
                 break
@@ -137,16 +140,15 @@ def main() -> None:
     print(f"broker: {where}   engine: {args.engine}   worker class: {args.kind}   jobs: {args.jobs}   rounds: {args.rounds}")
     bare, lab = [], []
     try:
-        for _ in range(args.rounds):  # alternate, so drift hits both sides alike
-            conn.flushdb()
-            if args.engine == "celery":
-                bare.append(run_bare_celery(conn, url, args.kind, args.jobs))
+        sides = {
+            "bare": (bare, run_bare_celery if args.engine == "celery" else run_bare),
+            "lab": (lab, run_lab_celery if args.engine == "celery" else run_lab),
+        }
+        for round_ in range(args.rounds):  # alternate who goes first, so drift hits both sides alike
+            for name in ("bare", "lab") if round_ % 2 == 0 else ("lab", "bare"):
+                runs, run = sides[name]
                 conn.flushdb()
-                lab.append(run_lab_celery(conn, url, args.kind, args.jobs))
-                continue
-            bare.append(run_bare(conn, args.kind, args.jobs))
-            conn.flushdb()
-            lab.append(run_lab(conn, args.kind, args.jobs))
+                runs.append(run(conn, url, args.kind, args.jobs) if args.engine == "celery" else run(conn, args.kind, args.jobs))
         conn.flushdb()
     finally:
         if broker:

@@ -216,10 +216,17 @@ def emit(
     if also is None:
         event_id, seq, cancel_requested = _script(conn)(keys=script_keys, args=args)
     else:
+        script = _script(conn)
         with conn.pipeline(transaction=False) as pipe:
             also(pipe)
-            _script(conn)(keys=script_keys, args=args, client=pipe)
-            event_id, seq, cancel_requested = pipe.execute()[-1]
+            # EVALSHA by hand: a Script in a pipeline costs a SCRIPT EXISTS round trip on every execute
+            pipe.execute_command("EVALSHA", script.sha, len(script_keys), *script_keys, *args)
+            reply = pipe.execute(raise_on_error=False)[-1]
+        if isinstance(reply, redis.exceptions.NoScriptError):  # a fresh or flushed server: load it and append
+            reply = script(keys=script_keys, args=args)
+        elif isinstance(reply, Exception):
+            raise reply
+        event_id, seq, cancel_requested = reply
     if cancel_requested and event in {"started", "progress"}:  # only a running job acts on it
         _cancel_seen.add(job_id)
     return _text(event_id), int(seq)
@@ -252,7 +259,7 @@ class DeferredWriter:
         names = ("task", "rq_status", "attempt", "worker", "message", "progress", "ts")
         named = {name: fields.pop(name, default) for name, default in zip(names, ("", "", 0, "", "", None, None), strict=True)}
         script_keys, args = _prepare(job_id, event, state, data=fields, **named)
-        commands = [*before, ("EVAL", _APPEND_LUA, len(script_keys), *script_keys, *args)]
+        commands = [*before, ("EVALSHA", _script(self.conn).sha, len(script_keys), *script_keys, *args)]  # NOSCRIPT: re-sent
         try:
             if self._connection is None:
                 self._connection = self.conn.connection_pool.get_connection()
@@ -270,7 +277,7 @@ class DeferredWriter:
         pending, self._pending = self._pending, []
         for count, call in pending:
             try:
-                replies = [self._connection.read_response(disable_decoding=True) for _ in range(count)]
+                replies = [self._reply() for _ in range(count)]
             except Exception:  # noqa: BLE001 - a dropped line: redis-py raises ConnectionError, or worse once disconnected
                 self._drop()
                 replies = [redis.ConnectionError("the reply never came")]
@@ -279,6 +286,13 @@ class DeferredWriter:
             elif replies[-1][2] and call["event"] in {"started", "progress"}:
                 _cancel_seen.add(call["job_id"])
         return len(pending)
+
+    def _reply(self) -> Any:
+        """One reply; an error reply (NOSCRIPT after a flush) is returned, the line stays in step."""
+        try:
+            return self._connection.read_response(disable_decoding=True)
+        except redis.ResponseError as error:
+            return error
 
     def _drop(self) -> None:
         if self._connection is not None:

@@ -53,3 +53,17 @@ class BrokenConnection:
 
     def disconnect(self) -> None:
         pass
+
+
+def test_appends_survive_a_script_flush(conn: redis.Redis) -> None:
+    """EVALSHA without SCRIPT EXISTS: a server that forgot the script (restart, SCRIPT FLUSH) gets it again."""
+    events.emit(conn, "j4", "enqueued", "pending", task="noop")
+    conn.script_flush()
+    events.emit(conn, "j4", "started", "running", task="noop", attempt=1, also=lambda pipe: pipe.set("lab:test:also", "1"))
+    writer = events.DeferredWriter(conn)
+    conn.script_flush()
+    writer.emit("j4", "completed", "completed", task="noop", attempt=1)
+    writer.emit("j5", "enqueued", "pending", task="noop")  # the line stays in step after an error reply
+    assert writer.collect() == 2
+    assert [e.event for e in events.job_events(conn, "j4")] == ["enqueued", "started", "completed"]
+    assert [e.event for e in events.job_events(conn, "j5")] == ["enqueued"] and conn.get("lab:test:also") == b"1"

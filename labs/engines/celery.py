@@ -214,11 +214,15 @@ def __getattr__(name: str) -> Any:
 
 def _lab_conn(app: Celery) -> redis.Redis:
     """This process's connection to the lab's event log, on the app's broker (one per process)."""
+    cached = app.__dict__.get("_lab_events_conn")  # every job asks twice: Celery's conf lookup is slow
+    if cached is not None and cached[0] == os.getpid():
+        return cached[1]
     url = str(app.conf.broker_url)
     key = (os.getpid(), url)
     conn = _conns.get(key)
     if conn is None:
         conn = _conns[key] = ride_out_outages(connect(url, check=False))
+    app.__dict__["_lab_events_conn"] = (os.getpid(), conn)
     return conn
 
 
