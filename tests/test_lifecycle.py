@@ -201,6 +201,9 @@ def test_killed_without_retries_is_dead_lettered(broker: str, engine: str) -> No
         assert [e.event for e in history if e.event != "progress"][-3:] == ["abandoned", "failed", "dead_lettered"]
         assert events.current_state(lab.conn, job_id) == "failed"
         assert history[-1].data["reason"] == {"rq": "abandoned", "celery": "lost"}[engine]
+        deadline = time.monotonic() + 10  # RQ files the job in its failed registry just after the handler's events
+        while not dlq.list_entries(lab.conn) and time.monotonic() < deadline:
+            time.sleep(0.05)
         [entry] = dlq.list_entries(lab.conn)
         assert entry["id"] == job_id and entry["engine"] == engine
 
