@@ -140,15 +140,16 @@ def main() -> None:
     print(f"broker: {where}   engine: {args.engine}   worker class: {args.kind}   jobs: {args.jobs}   rounds: {args.rounds}")
     bare, lab = [], []
     try:
-        sides = {
-            "bare": (bare, run_bare_celery if args.engine == "celery" else run_bare),
-            "lab": (lab, run_lab_celery if args.engine == "celery" else run_lab),
-        }
+        if args.engine == "celery":
+            sides = {"bare": lambda: run_bare_celery(conn, url, args.kind, args.jobs),
+                     "lab": lambda: run_lab_celery(conn, url, args.kind, args.jobs)}  # fmt: skip
+        else:
+            sides = {"bare": lambda: run_bare(conn, args.kind, args.jobs), "lab": lambda: run_lab(conn, args.kind, args.jobs)}
+        results = {"bare": bare, "lab": lab}
         for round_ in range(args.rounds):  # alternate who goes first, so drift hits both sides alike
             for name in ("bare", "lab") if round_ % 2 == 0 else ("lab", "bare"):
-                runs, run = sides[name]
                 conn.flushdb()
-                runs.append(run(conn, url, args.kind, args.jobs) if args.engine == "celery" else run(conn, args.kind, args.jobs))
+                results[name].append(sides[name]())
         conn.flushdb()
     finally:
         if broker:

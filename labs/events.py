@@ -259,10 +259,13 @@ class DeferredWriter:
         names = ("task", "rq_status", "attempt", "worker", "message", "progress", "ts")
         named = {name: fields.pop(name, default) for name, default in zip(names, ("", "", 0, "", "", None, None), strict=True)}
         script_keys, args = _prepare(job_id, event, state, data=fields, **named)
-        commands = [*before, ("EVALSHA", _script(self.conn).sha, len(script_keys), *script_keys, *args)]  # NOSCRIPT: re-sent
+        commands = [*before, ("EVALSHA", _script(self.conn).sha, len(script_keys), *script_keys, *args)]
         try:
             if self._connection is None:
                 self._connection = self.conn.connection_pool.get_connection()
+                # a new line may reach a restarted server: teach it the script first, unwaited (a NOSCRIPT
+                # would leave the event for the next collect(), which an idle worker may not reach for long)
+                commands.insert(0, ("SCRIPT", "LOAD", _APPEND_LUA))
             self._connection.send_packed_command(self._connection.pack_commands(commands))
         except (redis.RedisError, OSError):
             self._drop()

@@ -61,9 +61,26 @@ def test_appends_survive_a_script_flush(conn: redis.Redis) -> None:
     conn.script_flush()
     events.emit(conn, "j4", "started", "running", task="noop", attempt=1, also=lambda pipe: pipe.set("lab:test:also", "1"))
     writer = events.DeferredWriter(conn)
+    writer.emit("j6", "enqueued", "pending", task="noop")
+    writer.collect()  # the line is open (and taught the script): the next flush gets a NOSCRIPT on it
     conn.script_flush()
     writer.emit("j4", "completed", "completed", task="noop", attempt=1)
     writer.emit("j5", "enqueued", "pending", task="noop")  # the line stays in step after an error reply
     assert writer.collect() == 2
     assert [e.event for e in events.job_events(conn, "j4")] == ["enqueued", "started", "completed"]
     assert [e.event for e in events.job_events(conn, "j5")] == ["enqueued"] and conn.get("lab:test:also") == b"1"
+
+
+def test_a_new_line_to_a_server_without_the_script_appends_at_once(conn: redis.Redis) -> None:
+    """A restarted server has no scripts: the writer's first send on a new line loads it, unwaited."""
+    events.emit(conn, "j7", "enqueued", "pending", task="noop")
+    events.emit(conn, "j7", "started", "running", task="noop", attempt=1)
+    conn.script_flush()
+    writer = events.DeferredWriter(conn)
+    writer.emit("j7", "completed", "completed", task="noop", attempt=1)
+    deadline = 50
+    while events.current_state(conn, "j7") != "completed" and deadline:  # in the log before any collect()
+        deadline -= 1
+        conn.ping()
+    assert events.current_state(conn, "j7") == "completed"
+    assert writer.collect() == 1 and [e.event for e in events.job_events(conn, "j7")] == ["enqueued", "started", "completed"]

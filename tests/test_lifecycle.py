@@ -13,6 +13,7 @@ from labs.launcher import engine_workers, kill_worker
 from labs.retry import RetryPolicy
 from labs.session import LabSession
 from labs.task_queue import fetch_job, lab_queue
+from labs.testing.waiting import wait_until
 
 ENGINES = ["rq", "celery", "arq"]
 FAST_REDELIVERY = {"LAB_CELERY_VISIBILITY_TIMEOUT": "60", "LAB_ARQ_JOB_TIMEOUT": "120"}
@@ -201,10 +202,8 @@ def test_killed_without_retries_is_dead_lettered(broker: str, engine: str) -> No
         assert [e.event for e in history if e.event != "progress"][-3:] == ["abandoned", "failed", "dead_lettered"]
         assert events.current_state(lab.conn, job_id) == "failed"
         assert history[-1].data["reason"] == {"rq": "abandoned", "celery": "lost"}[engine]
-        deadline = time.monotonic() + 10  # RQ files the job in its failed registry just after the handler's events
-        while not dlq.list_entries(lab.conn) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        [entry] = dlq.list_entries(lab.conn)
+        # RQ files the job in its failed registry just after the handler's events
+        [entry] = wait_until(lambda: dlq.list_entries(lab.conn), timeout=10, what="the dead letter listed")
         assert entry["id"] == job_id and entry["engine"] == engine
 
 
