@@ -235,6 +235,32 @@ def emit(
 _cancel_seen: set[str] = set()
 
 
+def append_command(
+    conn: redis.Redis, job_id: str, event: str, state: str, **fields: Any
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The raw ``EVALSHA`` that appends one event, for a pipeline or a line of its own; and the :func:`emit` call
+    that does the same (for when the raw one meets a server without the script, or no server).
+
+    Its time is taken now, not when the command runs.
+    """
+    fields.setdefault("ts", time.time())
+    names = ("task", "rq_status", "attempt", "worker", "message", "progress", "ts")
+    named = {name: fields.pop(name, default) for name, default in zip(names, ("", "", 0, "", "", None, None), strict=True)}
+    script_keys, args = _prepare(job_id, event, state, data=fields, **named)
+    command = ("EVALSHA", _script(conn).sha, len(script_keys), *script_keys, *args)
+    return command, {"job_id": job_id, "event": event, "state": state, **named, **fields}
+
+
+def append_reply(reply: Any, call: dict[str, Any], conn: redis.Redis) -> tuple[str, int]:
+    """(id, seq) from a raw append's reply; an error reply (``NOSCRIPT``) is appended again the ordinary way."""
+    if isinstance(reply, Exception):
+        return emit(conn, **call)
+    event_id, seq, cancel_requested = reply
+    if cancel_requested and call["event"] in {"started", "progress"}:
+        _cancel_seen.add(call["job_id"])
+    return _text(event_id), int(seq)
+
+
 class DeferredWriter:
     """Appends whose reply is read later: a job's last event costs a send, not a round trip.
 
@@ -251,15 +277,20 @@ class DeferredWriter:
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
         self._connection: Any = None
-        self._pending: list[tuple[int, dict[str, Any]]] = []
+        self._pending: list[tuple[int, tuple[tuple[Any, ...], ...], bool, dict[str, Any]]] = []
+        self.replies: dict[str, tuple[str, int]] = {}
+        """(id, seq) of the appends sent with ``keep=True``, by job id, once collected (``("", 0)``: dropped)."""
 
-    def emit(self, job_id: str, event: str, state: str, *, before: Iterable[tuple[Any, ...]] = (), **fields: Any) -> None:
-        """Send ``event`` (after the raw commands ``before``); its reply is read by :meth:`collect`."""
-        fields.setdefault("ts", time.time())
-        names = ("task", "rq_status", "attempt", "worker", "message", "progress", "ts")
-        named = {name: fields.pop(name, default) for name, default in zip(names, ("", "", 0, "", "", None, None), strict=True)}
-        script_keys, args = _prepare(job_id, event, state, data=fields, **named)
-        commands = [*before, ("EVALSHA", _script(self.conn).sha, len(script_keys), *script_keys, *args)]
+    def emit(
+        self, job_id: str, event: str, state: str, *, before: Iterable[tuple[Any, ...]] = (), keep: bool = False, **fields: Any
+    ) -> None:
+        """Send ``event`` (after the raw commands ``before``); its reply is read by :meth:`collect`.
+
+        ``keep``: the caller wants the reply (was the event appended?): :meth:`collect` files it in :attr:`replies`.
+        """
+        command, call = append_command(self.conn, job_id, event, state, **fields)
+        before = tuple(before)
+        commands = [*before, command]
         try:
             if self._connection is None:
                 self._connection = self.conn.connection_pool.get_connection()
@@ -269,26 +300,34 @@ class DeferredWriter:
             self._connection.send_packed_command(self._connection.pack_commands(commands))
         except (redis.RedisError, OSError):
             self._drop()
-            for command in before:
-                self.conn.execute_command(*command)
-            emit(self.conn, job_id, event, state, **named, **fields)
+            self._append_now(before, keep, call)
             return
-        self._pending.append((len(commands), {"job_id": job_id, "event": event, "state": state, **named, **fields}))
+        self._pending.append((len(commands), before, keep, call))
 
     def collect(self) -> int:
         """Read the replies of the appends sent so far; re-append any that failed. Returns how many were read."""
         pending, self._pending = self._pending, []
-        for count, call in pending:
+        for count, before, keep, call in pending:
             try:
                 replies = [self._reply() for _ in range(count)]
             except Exception:  # noqa: BLE001 - a dropped line: redis-py raises ConnectionError, or worse once disconnected
                 self._drop()
                 replies = [redis.ConnectionError("the reply never came")]
-            if any(isinstance(reply, Exception) for reply in replies):
-                emit(self.conn, **call)  # the log must not miss it: append it the ordinary way
-            elif replies[-1][2] and call["event"] in {"started", "progress"}:
-                _cancel_seen.add(call["job_id"])
+            if any(isinstance(reply, Exception) for reply in replies):  # the commands before are idempotent
+                self._append_now(before, keep, call)  # the log must not miss it: append it the ordinary way
+                continue
+            reply = append_reply(replies[-1], call, self.conn)
+            if keep:
+                self.replies[call["job_id"]] = reply
         return len(pending)
+
+    def _append_now(self, before: Iterable[tuple[Any, ...]], keep: bool, call: dict[str, Any]) -> None:
+        """The commands and the append the ordinary way, waited (the line failed or could not be sent)."""
+        for command in before:
+            self.conn.execute_command(*command)
+        reply = emit(self.conn, **call)
+        if keep:
+            self.replies[call["job_id"]] = reply
 
     def _reply(self) -> Any:
         """One reply; an error reply (NOSCRIPT after a flush) is returned, the line stays in step."""

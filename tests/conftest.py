@@ -20,8 +20,10 @@ from labs.broker import EmbeddedBroker
 from labs.session import LabSession
 
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _XDIST_WORKER}")
-"""Flushed before each test, so parallel workers (``make test-fast`` runs four) each take their own database."""
+_FIRST_DB = int(os.environ.get("LAB_TEST_REDIS_DB", "15"))
+REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_FIRST_DB - _XDIST_WORKER}")
+"""Flushed before each test, so parallel workers (``make test-fast`` runs four) each take their own database,
+counting down from ``LAB_TEST_REDIS_DB`` (two checkouts testing at once on one server give different ones)."""
 TIME_SCALE = "0.05"
 BROKERS = [b for b in os.environ.get("LAB_TEST_BROKERS", "embedded,redis").split(",") if b]
 """Which halves run: ``make test-fast`` sets ``LAB_TEST_BROKERS=embedded``; ``make test`` runs both."""

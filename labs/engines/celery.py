@@ -155,6 +155,29 @@ class LabRedisBackend(RedisBackend):
     def on_task_call(self, producer: Any, task_id: str) -> None:
         return None
 
+    def _set(self, key: Any, value: Any, expires: Any = None) -> None:
+        """Celery's result write; a lab job's ``completed`` goes in the same transaction as its ``SUCCESS``.
+
+        The log and Celery's status cannot disagree (no worker can die between the two), and the event
+        costs no round trip of its own.
+        """
+        completion = _completions.get(key.decode() if isinstance(key, bytes) else str(key))
+        if completion is None:
+            return super()._set(key, value, expires)
+        expires = self.expires if expires is None else expires
+        with self.client.pipeline() as pipe:
+            pipe.set(key, value, ex=expires or None)
+            pipe.publish(key, value)
+            for command in completion.commands:
+                pipe.execute_command(*command)
+            replies = pipe.execute(raise_on_error=False)
+        for reply in replies[:2]:
+            if isinstance(reply, Exception):
+                raise reply  # Celery's own write failed: Celery retries it (the completion is still waiting)
+        completion.written = True
+        events.append_reply(replies[-1], completion.call, completion.conn)  # NOSCRIPT: appended the ordinary way
+        return None
+
 
 def make_app(url: str) -> Celery:
     """A Celery app on ``url`` (broker and result backend), with every catalogue task registered."""
@@ -188,6 +211,16 @@ def make_app(url: str) -> Celery:
         app.task(name=spec.func, bind=True, shared=False)(_runner(spec.name, spec.func))
     return app
 
+
+class _Completion:
+    """A job's ``completed``, waiting for Celery to store its result (see :meth:`LabRedisBackend._set`)."""
+
+    def __init__(self, conn: redis.Redis, commands: tuple[tuple[Any, ...], ...], call: dict[str, Any]) -> None:
+        self.conn, self.commands, self.call, self.written = conn, commands, call, False
+
+
+_completions: dict[str, _Completion] = {}
+"""Result key (``celery-task-meta-<id>``) -> the completion its write carries."""
 
 _apps: dict[str, Celery] = {}
 _conns: dict[tuple[int, str], redis.Redis] = {}
@@ -344,7 +377,9 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
     plan = list(lab["meta"].get("retry_plan") or [])
     try:
         with running(ctx), _soft_limit_on_solo(task):
-            return _body(func)(**kwargs)
+            result = _body(func)(**kwargs)
+        _complete_with_result(task, conn, job_id, lab)
+        return result
     except (Retry, Ignore, Reject, PermanentError):
         raise
     except Exception as exc:
@@ -358,6 +393,21 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
             task.request.lab_booked_at = time.time()  # the signal fires after the publish: stamp the booking first
             raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan), headers={"lab": header}) from None
         raise
+
+
+def _complete_with_result(task: Any, conn: redis.Redis, job_id: str, lab: dict[str, Any]) -> None:
+    """Book the job's ``completed`` for the write of its result (``task_postrun`` appends it if that never comes)."""
+    meta = lab["meta"]
+    command, call = events.append_command(
+        conn, job_id, "completed", "completed", rq_status="SUCCESS", attempt=lab["attempt"], worker=lab["worker"],
+        message="done", task=meta.get("task", ""), **events.tags({**meta, "engine": ENGINE}),
+    )  # fmt: skip
+    _completions[_result_key(task, job_id)] = _Completion(conn, (("HDEL", RUNNING, job_id), command), call)
+
+
+def _result_key(task: Any, job_id: str) -> str:
+    key = task.backend.get_key_for_task(job_id)
+    return key.decode() if isinstance(key, bytes) else str(key)
 
 
 def _is_lab(task: Any) -> bool:
@@ -394,13 +444,69 @@ def _worker_alive(conn: redis.Redis, entry: dict[str, Any]) -> bool:
     return bool(conn.exists(_worker_key(entry.get("worker", ""))))
 
 
+_sent_started: dict[str, dict[str, Any]] = {}
+"""The delivery whose ``started`` went out when the solo worker received it (job id -> its lab_delivery)."""
+
+
+def _fresh_delivery(task: Any, header: dict[str, Any], retries: int, worker: str) -> dict[str, Any]:
+    """The lab's view of a delivery the broker did not redeliver: its meta travels in the message header.
+
+    Its attempt is the retries so far plus the redeliveries an earlier delivery went through (carried on
+    by the retry's header).
+    """
+    meta = header["meta"]
+    attempt = retries + 1 + int(header.get("redeliveries") or 0)
+    return {"task": meta.get("task", ""), "attempt": attempt, "worker": worker, "meta": meta, "skip": False}
+
+
+def _started_commands(task: Any, task_id: str, lab: dict[str, Any]) -> tuple[tuple[Any, ...], ...]:
+    """The running record before the event, in the same round trip: whoever sees it running finds its worker."""
+    entry = _running_record(task, lab["attempt"], lab["worker"])
+    return ("HSET", RUNNING, task_id, entry), ("SET", _deliveries_key(task_id), lab["attempt"], "EX", settings().result_ttl)
+
+
+@signals.task_received.connect(weak=False)
+def _on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """On the solo pool, send ``started`` as the job arrives; its reply comes back while Celery prepares the run.
+
+    ``task_prerun`` reads the reply before the body runs, so a job cancelled while it waited still never
+    runs, and the round trip overlaps Celery's own work instead of adding to it. Not for a job with an ETA
+    (a retry's countdown: received now, run later), a redelivery (the log must be read first), nor the
+    prefork pool (the child that runs the job is not the process that received it).
+    """
+    if request is None or _WORKER.get("pool") != "solo" or request.eta:
+        return
+    task = request.task
+    header = request.request_dict.get("lab")
+    if not _is_lab(task) or not header or not header.get("meta") or (request.delivery_info or {}).get("redelivered"):
+        return
+    worker = _WORKER.get("name") or str(request.hostname or "")
+    lab = _fresh_delivery(task, header, int(request.request_dict.get("retries") or 0), worker)
+    _sent_started.clear()  # at most one: the solo pool runs what it received before it receives more
+    _sent_started[request.id] = lab
+    meta = lab["meta"]
+    _writer(_lab_conn(task.app)).emit(
+        request.id, "started", "running", before=_started_commands(task, request.id, lab), keep=True, rq_status="STARTED",
+        attempt=lab["attempt"], worker=worker, message=f"attempt {lab['attempt']} on {worker}", pid=os.getpid(),
+        task=meta.get("task", ""), **events.tags({**meta, "engine": ENGINE}),
+    )  # fmt: skip
+
+
 @signals.task_prerun.connect(weak=False)
 def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None, **_: Any) -> None:
     """``started`` (after ``abandoned`` when the previous delivery never ended); decides whether this one runs."""
     if not _is_lab(task) or not task_id:
         return
     conn = _lab_conn(task.app)
-    _writer(conn).collect()  # the last job's ``completed`` reply, long arrived
+    writer = _writer(conn)
+    writer.collect()  # the last job's ``completed`` reply, long arrived (and this one's ``started``, if sent already)
+    sent = _sent_started.pop(task_id, None)
+    if sent is not None:
+        task.request.lab_delivery = sent
+        if not writer.replies.pop(task_id, ("", 0))[0]:  # the job is already over (cancelled while it waited)
+            sent["skip"] = True
+            conn.hdel(RUNNING, task_id)
+        return
     header = getattr(task.request, "lab", None)
     if header and header.get("meta") and not (task.request.delivery_info or {}).get("redelivered"):
         _start_fresh(conn, task, task_id, header)  # the common case: one round trip
@@ -460,26 +566,19 @@ def _running_record(task: Any, attempt: int, worker: str) -> str:
 
 
 def _start_fresh(conn: redis.Redis, task: Any, task_id: str, header: dict[str, Any]) -> None:
-    """``started`` for a delivery the broker did not redeliver: nothing to look up, the message says it all.
-
-    Its meta travels in the message header; its attempt is the retries so far plus the redeliveries
-    an earlier delivery went through (carried on by the retry's header).
-    """
-    meta = header["meta"]
-    attempt = int(task.request.retries or 0) + 1 + int(header.get("redeliveries") or 0)
+    """``started`` for a delivery the broker did not redeliver: nothing to look up, the message says it all."""
     worker = _WORKER.get("name") or str(task.request.hostname or "")
-    task.request.lab_delivery = {"task": meta.get("task", ""), "attempt": attempt, "worker": worker, "meta": meta,
-                                 "skip": False}  # fmt: skip
-    entry = _running_record(task, attempt, worker)
+    lab = task.request.lab_delivery = _fresh_delivery(task, header, int(task.request.retries or 0), worker)
+    commands = _started_commands(task, task_id, lab)
 
-    def also(pipe: Any) -> None:  # the running record before the event: whoever sees it running finds its worker
-        pipe.hset(RUNNING, task_id, entry)
-        pipe.set(_deliveries_key(task_id), attempt, ex=settings().result_ttl)
+    def also(pipe: Any) -> None:
+        for command in commands:
+            pipe.execute_command(*command)
 
-    event_id, _ = _emit(conn, task_id, "started", "running", meta, rq_status="STARTED", attempt=attempt, worker=worker,
-                        message=f"attempt {attempt} on {worker}", pid=os.getpid(), also=also)  # fmt: skip
+    event_id, _ = _emit(conn, task_id, "started", "running", lab["meta"], rq_status="STARTED", attempt=lab["attempt"],
+                        worker=worker, message=f"attempt {lab['attempt']} on {worker}", pid=os.getpid(), also=also)  # fmt: skip
     if not event_id:  # the job is already over (cancelled while it waited): do not run it
-        task.request.lab_delivery["skip"] = True
+        lab["skip"] = True
         conn.hdel(RUNNING, task_id)
 
 
@@ -504,14 +603,13 @@ def _on_postrun(sender: Any = None, task_id: str | None = None, task: Any = None
     if not _is_lab(task) or not task_id:
         return
     conn = _lab_conn(task.app)
-    lab = getattr(task.request, "lab_delivery", None) or {}
-    if state == "SUCCESS" and lab and not lab.get("skip"):
-        meta = lab["meta"]  # sent, its reply read before the next job starts: one round trip a job, not two
-        _writer(conn).emit(task_id, "completed", "completed", before=[("HDEL", RUNNING, task_id)], rq_status="SUCCESS",
-                           attempt=lab["attempt"], worker=lab["worker"], message="done", task=meta.get("task", ""),
-                           **events.tags({**meta, "engine": ENGINE}))  # fmt: skip
+    completion = _completions.pop(_result_key(task, task_id), None)
+    if completion is not None and state == "SUCCESS" and not completion.written:
+        # no result write carried it (a backend of another kind): sent now, its reply read before the next job
+        _writer(conn).emit(before=completion.commands[:-1], **completion.call)
         return
-    _finish(conn, task_id, task)
+    if completion is None or state != "SUCCESS":
+        _finish(conn, task_id, task)
 
 
 @signals.task_retry.connect(weak=False)
