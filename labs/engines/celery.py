@@ -11,10 +11,12 @@ The lifecycle events come from Celery's own hooks, not from polling:
 Celery signal               lab event
 ==========================  ===================================================
 ``before_task_publish``     ``enqueued`` (the publisher, before the message leaves)
+``task_received``           ``started`` sent (solo pool, first delivery); ``task_prerun`` reads its reply
 ``task_prerun``             ``started`` (``abandoned`` first if the last delivery never ended)
 progress() in the body      ``progress`` (and ``update_state(state="PROGRESS")``, as in the seed)
 ``task_retry``              ``retry_scheduled`` with the delay planned by :mod:`labs.retry`
-``task_postrun``            ``completed`` (state ``SUCCESS``)
+the result's write          ``completed``, in the transaction that stores ``SUCCESS``
+``task_postrun``            ``completed`` when no result write carried it
 ``task_failure``            ``timed_out`` / ``cancelled`` / ``failed`` + ``dead_lettered``
 ``task_revoked``            ``cancelled`` (revoke, or terminate of a running job)
 ``task_unknown``            ``failed`` (a function outside the catalogue) + ``dead_lettered``
