@@ -163,7 +163,7 @@ class LabRedisBackend(RedisBackend):
         The log and Celery's status cannot disagree (no worker can die between the two), and the event
         costs no round trip of its own.
         """
-        completion = _completions.get(key.decode() if isinstance(key, bytes) else str(key))
+        completion = _completions.get(_text(key))
         if completion is None:
             return super()._set(key, value, expires)
         expires = self.expires if expires is None else expires
@@ -408,7 +408,11 @@ def _complete_with_result(task: Any, conn: redis.Redis, job_id: str, lab: dict[s
 
 
 def _result_key(task: Any, job_id: str) -> str:
-    key = task.backend.get_key_for_task(job_id)
+    return _text(task.backend.get_key_for_task(job_id))
+
+
+def _text(key: Any) -> str:
+    """A result key as :data:`_completions` files it (Celery hands it over as bytes or str)."""
     return key.decode() if isinstance(key, bytes) else str(key)
 
 

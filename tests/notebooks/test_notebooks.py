@@ -3,7 +3,7 @@
 Static checks read every ``notebooks/NN_*.ipynb``. The execution test runs each
 one with nbclient in a fresh ``python3`` kernel (cwd ``notebooks/``), once on the
 embedded broker the notebooks start themselves and once on a real Redis server
-(``LAB_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/15``, flushed first;
+(``LAB_TEST_REDIS_URL``, default ``redis://127.0.0.1:6379/<LAB_TEST_REDIS_DB, 15>``, flushed first;
 skipped locally without one, required in CI). Every notebook checks its own
 results with ``assert``; on top of that the test looks in its outputs for the
 evidence that the real thing happened.
@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 IDS = [path.stem for path in NOTEBOOKS]
-REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_DB = int(os.environ.get("LAB_TEST_REDIS_DB", "15")) - int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REAL_REDIS_URL = os.environ.get("LAB_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_DB}")  # as tests/conftest.py counts
 KERNEL_TIME_SCALE = "0.02"
 CELL_TIMEOUT = 180
 
