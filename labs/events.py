@@ -277,17 +277,10 @@ class DeferredWriter:
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
         self._connection: Any = None
-        self._pending: list[tuple[int, tuple[tuple[Any, ...], ...], bool, dict[str, Any]]] = []
-        self.replies: dict[str, tuple[str, int]] = {}
-        """(id, seq) of the appends sent with ``keep=True``, by job id, once collected (``("", 0)``: dropped)."""
+        self._pending: list[tuple[int, tuple[tuple[Any, ...], ...], dict[str, Any]]] = []
 
-    def emit(
-        self, job_id: str, event: str, state: str, *, before: Iterable[tuple[Any, ...]] = (), keep: bool = False, **fields: Any
-    ) -> None:
-        """Send ``event`` (after the raw commands ``before``); its reply is read by :meth:`collect`.
-
-        ``keep``: the caller wants the reply (was the event appended?): :meth:`collect` files it in :attr:`replies`.
-        """
+    def emit(self, job_id: str, event: str, state: str, *, before: Iterable[tuple[Any, ...]] = (), **fields: Any) -> None:
+        """Send ``event`` (after the raw commands ``before``); its reply is read by :meth:`collect`."""
         command, call = append_command(self.conn, job_id, event, state, **fields)
         before = tuple(before)
         commands = [*before, command]
@@ -300,34 +293,30 @@ class DeferredWriter:
             self._connection.send_packed_command(self._connection.pack_commands(commands))
         except (redis.RedisError, OSError):
             self._drop()
-            self._append_now(before, keep, call)
+            self._append_now(before, call)
             return
-        self._pending.append((len(commands), before, keep, call))
+        self._pending.append((len(commands), before, call))
 
     def collect(self) -> int:
         """Read the replies of the appends sent so far; re-append any that failed. Returns how many were read."""
         pending, self._pending = self._pending, []
-        for count, before, keep, call in pending:
+        for count, before, call in pending:
             try:
                 replies = [self._reply() for _ in range(count)]
             except Exception:  # noqa: BLE001 - a dropped line: redis-py raises ConnectionError, or worse once disconnected
                 self._drop()
                 replies = [redis.ConnectionError("the reply never came")]
             if any(isinstance(reply, Exception) for reply in replies):  # the commands before are idempotent
-                self._append_now(before, keep, call)  # the log must not miss it: append it the ordinary way
+                self._append_now(before, call)  # the log must not miss it: append it the ordinary way
                 continue
-            reply = append_reply(replies[-1], call, self.conn)
-            if keep:
-                self.replies[call["job_id"]] = reply
+            append_reply(replies[-1], call, self.conn)
         return len(pending)
 
-    def _append_now(self, before: Iterable[tuple[Any, ...]], keep: bool, call: dict[str, Any]) -> None:
+    def _append_now(self, before: Iterable[tuple[Any, ...]], call: dict[str, Any]) -> None:
         """The commands and the append the ordinary way, waited (the line failed or could not be sent)."""
         for command in before:
             self.conn.execute_command(*command)
-        reply = emit(self.conn, **call)
-        if keep:
-            self.replies[call["job_id"]] = reply
+        emit(self.conn, **call)
 
     def _reply(self) -> Any:
         """One reply; an error reply (NOSCRIPT after a flush) is returned, the line stays in step."""

@@ -11,7 +11,7 @@ The lifecycle events come from Celery's own hooks, not from polling:
 Celery signal               lab event
 ==========================  ===================================================
 ``before_task_publish``     ``enqueued`` (the publisher, before the message leaves)
-``task_received``           ``started`` sent (solo pool, first delivery); ``task_prerun`` reads its reply
+kombu's delivery booking    ``started`` (solo pool, first delivery), in the booking's ``MULTI``
 ``task_prerun``             ``started`` (``abandoned`` first if the last delivery never ended)
 progress() in the body      ``progress`` (and ``update_state(state="PROGRESS")``, as in the seed)
 ``task_retry``              ``retry_scheduled`` with the delay planned by :mod:`labs.retry`
@@ -72,7 +72,7 @@ from ..errors import JobCancelled, PermanentError
 from ..job_context import JobContext, running
 from ..settings import queue_name, settings
 from ..worker import pid_alive
-from . import Engine, heartbeat_workers
+from . import Engine, celery_transport, heartbeat_workers
 
 ENGINE = "celery"
 RESULT_TTL = 7 * 24 * 3600
@@ -202,6 +202,8 @@ def make_app(url: str) -> Celery:
         worker_redirect_stdouts=False,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
+        # kombu's Redis transport, whose delivery booking can carry the lab's started (labs.engines.celery_transport)
+        broker_transport=f"{celery_transport.__name__}:LabTransport" if url.startswith(("redis://", "rediss://")) else None,
         broker_transport_options={
             "visibility_timeout": vt,
             "unacked_restore_interval": max(0.5, min(10.0, vt / 4)),
@@ -450,8 +452,8 @@ def _worker_alive(conn: redis.Redis, entry: dict[str, Any]) -> bool:
     return bool(conn.exists(_worker_key(entry.get("worker", ""))))
 
 
-_sent_started: dict[str, dict[str, Any]] = {}
-"""The delivery whose ``started`` went out when the solo worker received it (job id -> its lab_delivery)."""
+_sent_started: dict[str, tuple[dict[str, Any], tuple[str, int]]] = {}
+"""The delivery whose ``started`` rode in its booking (job id -> its lab_delivery and the append's (id, seq))."""
 
 
 def _fresh_delivery(task: Any, header: dict[str, Any], retries: int, worker: str) -> dict[str, Any]:
@@ -471,31 +473,56 @@ def _started_commands(task: Any, task_id: str, lab: dict[str, Any]) -> tuple[tup
     return ("HSET", RUNNING, task_id, entry), ("SET", _deliveries_key(task_id), lab["attempt"], "EX", settings().result_ttl)
 
 
-@signals.task_received.connect(weak=False)
-def _on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
-    """On the solo pool, send ``started`` as the job arrives; its reply comes back while Celery prepares the run.
+def _started_on_delivery(message: Any) -> tuple[celery_transport.Commands, Any] | None:
+    """On the solo pool, ``started`` rides in kombu's booking of the delivery (:mod:`.celery_transport`).
 
-    ``task_prerun`` reads the reply before the body runs, so a job cancelled while it waited still never
-    runs, and the round trip overlaps Celery's own work instead of adding to it. Not for a job with an ETA
-    (a retry's countdown: received now, run later), a redelivery (the log must be read first), nor the
-    prefork pool (the child that runs the job is not the process that received it).
+    ``task_prerun`` finds its reply before the body runs, so a job cancelled while it waited still never
+    runs, and the event costs no round trip of its own. Not for a job with an ETA (a retry's countdown:
+    delivered now, run later), a redelivery (the log must be read first), nor the prefork pool (the child
+    that runs the job is not the process that received it).
     """
-    if request is None or _WORKER.get("pool") != "solo" or request.eta:
-        return
-    task = request.task
-    header = request.request_dict.get("lab")
-    if not _is_lab(task) or not header or not header.get("meta") or (request.delivery_info or {}).get("redelivered"):
-        return
-    worker = _WORKER.get("name") or str(request.hostname or "")
-    lab = _fresh_delivery(task, header, int(request.request_dict.get("retries") or 0), worker)
-    _sent_started.clear()  # at most one: the solo pool runs what it received before it receives more
-    _sent_started[request.id] = lab
+    app = _consuming.get("app")
+    headers = message.headers or {}
+    header = headers.get("lab")
+    if app is None or _WORKER.get("pool") != "solo" or headers.get("eta") or not isinstance(header, dict):
+        return None
+    func, job_id = str(headers.get("task") or ""), str(headers.get("id") or "")
+    if not header.get("meta") or not job_id or task_name_of(func) is None or (message.delivery_info or {}).get("redelivered"):
+        return None
+    task = app.tasks[func]
+    worker = _WORKER.get("name", "")
+    lab = _fresh_delivery(task, header, int(headers.get("retries") or 0), worker)
     meta = lab["meta"]
-    _writer(_lab_conn(task.app)).emit(
-        request.id, "started", "running", before=_started_commands(task, request.id, lab), keep=True, rq_status="STARTED",
-        attempt=lab["attempt"], worker=worker, message=f"attempt {lab['attempt']} on {worker}", pid=os.getpid(),
-        task=meta.get("task", ""), **events.tags({**meta, "engine": ENGINE}),
+    conn = _lab_conn(app)
+    before = _started_commands(task, job_id, lab)
+    command, call = events.append_command(
+        conn, job_id, "started", "running", rq_status="STARTED", attempt=lab["attempt"], worker=worker,
+        message=f"attempt {lab['attempt']} on {worker}", pid=os.getpid(), task=meta.get("task", ""),
+        **events.tags({**meta, "engine": ENGINE}),
     )  # fmt: skip
+
+    def done(replies: list[Any]) -> None:
+        if any(isinstance(reply, Exception) for reply in replies[:-1]):
+            for again in before:  # idempotent: the running record and the delivery count, the ordinary way
+                conn.execute_command(*again)
+        reply = events.append_reply(replies[-1], call, conn)  # NOSCRIPT (a flushed server): appended the ordinary way
+        if not reply[0]:  # the job is already over (cancelled while it waited): it will not run
+            conn.hdel(RUNNING, job_id)
+        _sent_started.clear()  # at most one: the solo pool runs what it received before it receives more
+        _sent_started[job_id] = (lab, reply)
+
+    return (*before, command), done
+
+
+celery_transport.on_delivery = _started_on_delivery
+_consuming: dict[str, Celery] = {}
+"""The app this process's worker consumes for (set at ``worker_init``)."""
+
+
+@signals.worker_init.connect(weak=False)
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    if sender is not None and getattr(sender, "app", None) is not None:
+        _consuming["app"] = sender.app
 
 
 @signals.task_prerun.connect(weak=False)
@@ -505,13 +532,12 @@ def _on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         return
     conn = _lab_conn(task.app)
     writer = _writer(conn)
-    writer.collect()  # the last job's ``completed`` reply, long arrived (and this one's ``started``, if sent already)
+    writer.collect()  # a deferred ``completed`` of the last job (when no result write carried it), long arrived
     sent = _sent_started.pop(task_id, None)
-    if sent is not None:
-        task.request.lab_delivery = sent
-        if not writer.replies.pop(task_id, ("", 0))[0]:  # the job is already over (cancelled while it waited)
-            sent["skip"] = True
-            conn.hdel(RUNNING, task_id)
+    if sent is not None:  # ``started`` rode in the delivery's booking
+        task.request.lab_delivery, (event_id, _) = sent
+        if not event_id:  # the job is already over (cancelled while it waited): its running record is gone
+            task.request.lab_delivery["skip"] = True
         return
     header = getattr(task.request, "lab", None)
     if header and header.get("meta") and not (task.request.delivery_info or {}).get("redelivered"):

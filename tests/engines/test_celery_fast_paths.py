@@ -1,8 +1,8 @@
 """The Celery solo pool's fast paths are taken, not silently replaced by their waited fallbacks.
 
-The behavioural suite proves the log is right either way; these tests fail if ``started`` stops going out
-as the job is received, or ``completed`` stops riding in the transaction of Celery's own ``SUCCESS``
-(the fallbacks cost a round trip a job each: issue 13's throughput goal). A real Celery worker (the solo
+The behavioural suite proves the log is right either way; these tests fail if ``started`` stops riding in
+kombu's booking of the delivery, or ``completed`` in the transaction of Celery's own ``SUCCESS`` (the
+fallbacks cost a round trip a job each: issue 13's throughput goal). A real Celery worker (the solo
 pool, Celery's own ``start_worker``) runs in a thread of the test, so the lab's functions can be watched.
 """
 
@@ -17,20 +17,28 @@ from celery.contrib.testing.worker import start_worker
 
 from labs import events, jobs
 from labs.engines import celery as lab_celery
+from labs.engines import celery_transport
 from labs.engines.celery import CeleryEngine
 from labs.testing.waiting import wait_until
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
-    """Which path each event took: the unwaited line (``deferred``), the waited start, the result's transaction."""
-    seen: dict[str, list[Any]] = {"deferred": [], "waited_start": [], "in_result_write": []}
+    """Which path each event took: the delivery's booking, the deferred line, the waited start, the result's write."""
+    seen: dict[str, list[Any]] = {"in_delivery": [], "deferred": [], "waited_start": [], "in_result_write": []}
+    on_delivery = lab_celery._started_on_delivery
     deferred_emit = events.DeferredWriter.emit
     start_fresh = lab_celery._start_fresh
     set_result = lab_celery.LabRedisBackend._set
 
+    def watched_delivery(message: Any) -> Any:
+        extra = on_delivery(message)
+        if extra is not None:
+            seen["in_delivery"].append(extra[0][-1][0])  # the append's EVALSHA, last of the commands
+        return extra
+
     def watched_emit(self: events.DeferredWriter, job_id: str, event: str, state: str, **fields: Any) -> None:
-        seen["deferred"].append((event, fields.get("keep", False)))
+        seen["deferred"].append(event)
         deferred_emit(self, job_id, event, state, **fields)
 
     def watched_start(conn: redis.Redis, task: Any, task_id: str, header: dict[str, Any]) -> None:
@@ -43,6 +51,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
         if carried is not None and carried.written:
             seen["in_result_write"].append(carried.call["event"])
 
+    monkeypatch.setattr(celery_transport, "on_delivery", watched_delivery)
     monkeypatch.setattr(events.DeferredWriter, "emit", watched_emit)
     monkeypatch.setattr(lab_celery, "_start_fresh", watched_start)
     monkeypatch.setattr(lab_celery.LabRedisBackend, "_set", watched_set)
@@ -60,15 +69,15 @@ def solo_worker(conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     lab_celery._WORKER.clear()
 
 
-def test_started_is_sent_on_receipt_and_completed_rides_in_the_result_write(
+def test_started_rides_in_the_delivery_and_completed_in_the_result_write(
     conn: redis.Redis, calls: dict[str, list[Any]], solo_worker: None
 ) -> None:
     job_ids = [jobs.submit(conn, "noop", {"value": i}, engine="celery") for i in range(3)]
     for job_id in job_ids:
         wait_until(lambda job_id=job_id: events.current_state(conn, job_id) == "completed", timeout=30, what=job_id)
         assert [e.event for e in events.job_events(conn, job_id)] == ["enqueued", "started", "completed"]
-    assert calls["deferred"] == [("started", True)] * 3, "started goes out unwaited at task_received"
-    assert calls["waited_start"] == [], "no job took the waited start at task_prerun"
+    assert calls["in_delivery"] == ["EVALSHA"] * 3, "started rides in kombu's booking of each delivery"
+    assert calls["waited_start"] == [] and calls["deferred"] == [], "no job took a fallback"
     assert calls["in_result_write"] == ["completed"] * 3, "completed is written with Celery's SUCCESS"
     assert conn.hlen(lab_celery.RUNNING) == 0
 
