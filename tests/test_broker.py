@@ -107,6 +107,7 @@ def test_lab_up_starts_broker_and_workers_and_stops_them_on_ctrl_c(lab_env: Path
     assert leftovers.stdout == b""
 
 
+@pytest.mark.slow  # 40,000 stream entries: about a minute on the embedded broker
 def test_a_large_reply_is_sent_whole() -> None:
     """fakeredis's socket is non-blocking; a long XRANGE used to be cut off mid-reply."""
     with EmbeddedBroker(write_url=False) as emb:

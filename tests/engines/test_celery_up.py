@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from labs import jobs
 from labs.broker import get_connection
 from labs.ports import free_port
 from labs.settings import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # `labs up --engine celery` with Flower: the full lane, not test-fast
 
 
 def test_up_with_every_engine_starts_celery_workers_and_flower(lab_env: Path) -> None:

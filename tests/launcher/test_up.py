@@ -30,6 +30,8 @@ from labs.launcher import workers
 from labs.ports import free_port
 from labs.settings import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # whole `labs up` runs with every kind of process killed: the full lane, not test-fast
+
 
 class Up:
     """A ``labs up`` subprocess whose console lines the test reads as they come."""
