@@ -41,7 +41,7 @@ from ..clock import time_scale
 from ..engines import names as engine_names
 from ..errors import BrokerUnavailable
 from ..settings import queue_name, settings
-from . import contract, dlq, rest, scenarios, stream, students, uploads, ws
+from . import compare, contract, dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -88,7 +88,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
-    for module in (rest, stream, ws, dlq, scenarios, students):
+    for module in (rest, stream, ws, dlq, scenarios, compare, students):
         app.include_router(module.router)
     # uploads are shared by the class (inputs, not parcels), but in classroom mode only members may send them
     app.include_router(uploads.router, dependencies=[Depends(students.get_viewer)])
