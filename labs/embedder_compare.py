@@ -112,7 +112,7 @@ class Comparison:
 
     def answers(self, queries: list[SampleQuery] | None = None) -> list[dict[str, Any]]:
         """:meth:`answer` for each query (by default :func:`sample_queries`)."""
-        return [self.answer(q.query, q.handbook, q.kind) for q in queries or sample_queries()]
+        return [self.answer(q.query, q.handbook, q.kind) for q in (sample_queries() if queries is None else queries)]
 
     def rank_table(self, queries: list[SampleQuery] | None = None) -> list[dict[str, Any]]:
         """One flat row per query: kind, query, handbook, then the rank under each embedder (by label)."""

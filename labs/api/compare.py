@@ -4,8 +4,9 @@ Scenario 1's search, shown for why it needs a real model: the sample handbooks
 (one per topic) indexed by both embedders, and for each query the rank of its
 right handbook under each (:mod:`labs.embedder_compare`, which lesson 11 uses
 too). Without ``q``: the sample queries (keywords, paraphrases that share no
-content word with their handbook, Chinese); with ``q``: that query, and with
-``handbook`` the rank of that one.
+content word with their handbook, Chinese), with ``handbook`` only those whose
+right handbook it is; with ``q``: that query, and with ``handbook`` that
+handbook's rank for it.
 
 The model embeds about 70 chunks to build the index: seconds on a small
 machine, too long to hold a request (and the lab's own lesson). So the first
@@ -23,12 +24,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..embedder import Embedder, HashEmbedder
-from ..embedder_compare import Comparison, model_embedder
+from ..embedder_compare import Comparison, model_embedder, sample_queries
 from ..samples import TOPICS
 from .models import ErrorOut
 from .students import get_viewer
@@ -145,10 +146,10 @@ BUILD = ComparisonBuild()
 )
 def compare(
     q: str | None = Query(None, min_length=1, max_length=500, description="your query (default: the sample queries)"),
-    handbook: Handbook | None = Query(None, description="with q: the handbook that should come first"),
+    handbook: Handbook | None = Query(
+        None, description="with q: the handbook that should come first; without: only the sample queries for it"
+    ),
 ) -> Any:
-    if handbook is not None and q is None:
-        raise HTTPException(422, "handbook needs q: the rank of that handbook for your query")
     comparison = BUILD.get()
     if comparison is None:
         body = Indexing(
@@ -158,7 +159,11 @@ def compare(
             detail=f"indexing the {len(TOPICS)} sample handbooks with both embedders: poll again",
         )
         return JSONResponse(body.model_dump(), status_code=202, headers={"Retry-After": "1"})
-    rows = [comparison.answer(q, handbook.value if handbook else None)] if q is not None else comparison.answers()
+    slug = handbook.value if handbook else None
+    if q is not None:
+        rows = [comparison.answer(q, slug)]
+    else:
+        rows = comparison.answers([s for s in sample_queries() if slug in (None, s.handbook)])
     return {
         "status": "ready",
         "embedders": BUILD.embedders(),

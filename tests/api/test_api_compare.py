@@ -89,9 +89,14 @@ def test_the_model_finds_the_paraphrases_the_hashing_embedder_misses(client: Tes
     assert row["kind"] == "" and row["handbook"] == "redelivery-policy" and row["model"]["rank"] == 1
     [nothing] = client.get("/search/compare", params={"q": "!!!"}).json()["rows"]  # no word for the hashing embedder
     assert nothing["hashing"] == {"rank": None, "top": None, "score": None} and nothing["model"]["rank"] is None
+    # a handbook alone: the sample queries whose right handbook it is
+    volcanoes = client.get("/search/compare", params={"handbook": "volcanoes"}).json()["rows"]
+    assert [r["kind"] for r in volcanoes] == ["paraphrase", "chinese"] and {r["handbook"] for r in volcanoes} == {"volcanoes"}
+    assert client.get("/search/compare", params={"handbook": "astronomy"}).json()["rows"] == []
     # bad input: a clear 422
-    assert client.get("/search/compare", params={"handbook": "volcanoes"}).status_code == 422
-    assert client.get("/search/compare", params={"q": "x", "handbook": "no-such-book"}).status_code == 422
+    answer = client.get("/search/compare", params={"q": "x", "handbook": "no-such-book"})
+    assert answer.status_code == 422 and "handbook" in answer.json()["detail"]
+    assert client.get("/search/compare", params={"q": ""}).status_code == 422
 
 
 def test_a_corrupted_model_is_a_503_that_says_why(client: TestClient, lab_env) -> None:
