@@ -12,7 +12,8 @@ WebSocket       ``WS /ws/tasks/{id}``            a phone call (电话通话), bo
 ==============  ===============================  ==============================================
 
 The rest: ``POST /tasks`` (submit), ``GET /tasks``, ``POST /tasks/{id}/cancel``,
-``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /events``
+``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /search`` and
+``GET /search/compare`` (scenario 1: the hashing embedder beside the model), ``GET /events``
 (every job's events), ``GET /catalogue``, ``GET /health``, the OpenAPI docs
 at ``/docs`` and the WebSockets' AsyncAPI document at ``/asyncapi.json`` (``contract.py``).
 
