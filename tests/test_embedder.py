@@ -18,9 +18,10 @@ from tiny_onnx import TINY_DIM, build_tiny_model
 
 from labs import bundled_model
 from labs import embedder as emb
-from labs.embedder import STOPWORDS, Embedder, EmbedderUnavailable, FastEmbedder, HashEmbedder, cosine, get_embedder, tokenize
+from labs.embedder import STOPWORDS, EmbedderUnavailable, FastEmbedder, HashEmbedder, cosine, get_embedder, tokenize
+from labs.embedder_compare import rank
 from labs.indexing import DocumentIndex, index_pdf
-from labs.samples import PARAPHRASES, QUERIES_ZH, TOPICS, Topic, make_sample_pdfs, topic_of
+from labs.samples import PARAPHRASES, QUERIES_ZH, TOPICS, Topic, make_sample_pdfs
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT = "The parcel was scanned at the sorting hub and sent to the depot."
@@ -210,13 +211,6 @@ def _handbook_words(topic: Topic) -> set[str]:
     return _content_words(" ".join([topic.title, topic.query, *topic.sections, *topic.facts]))
 
 
-def _rank(index: DocumentIndex, embedder: Embedder, query: str, slug: str) -> int:
-    """Where the topic's handbook comes among the handbooks, by its best chunk (1 = first)."""
-    hits = index.search(embedder.embed([query])[0], k=len(index), embedder_name=embedder.name)
-    order = list(dict.fromkeys(topic_of(hit["source"]).slug for hit in hits))
-    return order.index(slug) + 1
-
-
 def test_paraphrases_find_their_handbook_with_the_model_not_with_hashing(tmp_path, capsys):
     by_slug = {t.slug: t for t in TOPICS}
     for query, slug in PARAPHRASES:  # the premise: no content word in common with the handbook
@@ -227,15 +221,15 @@ def test_paraphrases_find_their_handbook_with_the_model_not_with_hashing(tmp_pat
     for path in paths:
         for embedder in (model, hashing):
             index_pdf(path, index=index, embedder=embedder)
-    ranks = {e.name: [_rank(index, e, q, slug) for q, slug in PARAPHRASES] for e in (hashing, model)}
-    chinese = {e.name: [_rank(index, e, q, slug) for q, slug in QUERIES_ZH] for e in (hashing, model)}
+    ranks = {e.name: [rank(index, e, q, slug) for q, slug in PARAPHRASES] for e in (hashing, model)}
+    chinese = {e.name: [rank(index, e, q, slug) for q, slug in QUERIES_ZH] for e in (hashing, model)}
     with capsys.disabled():
         for name, found in ranks.items():
             print(f"\n{name}: rank of the right handbook (of {len(TOPICS)}) for {len(PARAPHRASES)} paraphrases: {found}")
             print(f"{name}: ... for {len(QUERIES_ZH)} Chinese queries: {chinese[name]}")
-    assert sum(rank == 1 for rank in ranks[model.name]) >= 4, ranks
+    assert sum(r == 1 for r in ranks[model.name]) >= 4, ranks
     # the Chinese summary (the PDF's Subject) is a chunk: the fallback finds the handbook by its characters
-    assert sum(rank == 1 for rank in chinese[hashing.name]) >= 4, chinese
+    assert sum(r == 1 for r in chinese[hashing.name]) >= 4, chinese
     summaries = {hit["text"] for hit in index.search(hashing.embed([QUERIES_ZH[0][0]])[0], k=3)}
     assert next(t for t in TOPICS if t.slug == QUERIES_ZH[0][1]).summary_zh in summaries
 

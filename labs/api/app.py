@@ -12,7 +12,8 @@ WebSocket       ``WS /ws/tasks/{id}``            a phone call (电话通话), bo
 ==============  ===============================  ==============================================
 
 The rest: ``POST /tasks`` (submit), ``GET /tasks``, ``POST /tasks/{id}/cancel``,
-``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /events``
+``/dlq`` (the returns centre), ``POST /documents`` (PDF upload), ``GET /search`` and
+``GET /search/compare`` (scenario 1: the hashing embedder beside the model), ``GET /events``
 (every job's events), ``GET /catalogue``, ``GET /health``, the OpenAPI docs
 at ``/docs`` and the WebSockets' AsyncAPI document at ``/asyncapi.json`` (``contract.py``).
 
@@ -41,7 +42,7 @@ from ..clock import time_scale
 from ..engines import names as engine_names
 from ..errors import BrokerUnavailable
 from ..settings import queue_name, settings
-from . import contract, dlq, rest, scenarios, stream, students, uploads, ws
+from . import compare, contract, dlq, rest, scenarios, stream, students, uploads, ws
 from .connections import Broker
 from .errors import install as install_error_handlers
 from .models import Health
@@ -88,7 +89,7 @@ def create_app(*, cors_origins: Sequence[str] | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["ETag", "Location"],
         )
-    for module in (rest, stream, ws, dlq, scenarios, students):
+    for module in (rest, stream, ws, dlq, scenarios, compare, students):
         app.include_router(module.router)
     # uploads are shared by the class (inputs, not parcels), but in classroom mode only members may send them
     app.include_router(uploads.router, dependencies=[Depends(students.get_viewer)])

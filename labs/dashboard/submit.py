@@ -4,6 +4,8 @@
 (kind, default, bounds) that the page draws as widgets, so a task added to the
 catalogue gets a form without touching the dashboard. :func:`batch_params`
 makes a batch in which a chosen share of the jobs get poison input.
+:func:`embedder_notice` says, beside a task that indexes PDFs, which embedder
+their chunks get: the model, or the fallback and why (a hash mismatch, ...).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 import annotated_types
 import redis
 
-from .. import jobs
+from .. import i18n, jobs
 from ..catalogue import get_spec
 from ..document_folders import documents_dir
+from ..embedder import EmbedderUnavailable, get_embedder
 from ..errors import InvalidParams
 from ..retry import RetryPolicy
 
@@ -157,3 +160,24 @@ def submit_batch(
 def available_documents() -> list[str]:
     """PDF names in the lab's documents folder (for process_document(s))."""
     return sorted(p.name for p in documents_dir().glob("*.pdf"))
+
+
+def takes_documents(task: str) -> bool:
+    """Does the task index PDFs (a ``document`` or ``documents`` parameter)?"""
+    return any(field.kind in {"document", "documents"} for field in fields(task))
+
+
+def embedder_notice(lang: str) -> tuple[str, str]:
+    """Which embedder the PDFs' chunks get: ``(level, line)``, level ``caption``, ``warning`` or ``error``.
+
+    Chosen in this process as each worker chooses it (the same settings,
+    :func:`labs.embedder.get_embedder`), so a fallback is said where the
+    instructor looks, with its reason, not only in a worker's log.
+    """
+    try:
+        embedder = get_embedder()
+    except EmbedderUnavailable as exc:  # LAB_EMBEDDER=fastembed and no model: the jobs will fail
+        return "error", i18n.t("embedder.unavailable", lang, reason=str(exc))
+    if embedder.kind == "fallback":
+        return "warning", i18n.t("embedder.fallback", lang, name=embedder.name, reason=embedder.reason or "-")
+    return "caption", i18n.t("embedder.model", lang, name=embedder.name)

@@ -10,7 +10,7 @@
 ==========================================  ==================================================
 
 Everything else the page calls is the lab's own API (``/tasks``, ``/ws/tasks``,
-``/documents``, ``/dlq``, ``/health``) on the same origin.
+``/documents``, ``/dlq``, ``/search/compare``, ``/health``) on the same origin.
 """
 
 from __future__ import annotations

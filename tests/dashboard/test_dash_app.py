@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -17,7 +18,8 @@ import redis
 from dashboard_helpers import free_port
 from streamlit.testing.v1 import AppTest
 
-from labs import dlq, events, jobs
+from labs import bundled_model, dlq, events, jobs
+from labs import embedder as emb
 from labs.dashboard import queries
 from labs.launcher import workers
 from labs.session import LabSession
@@ -105,6 +107,32 @@ def test_bad_input_is_one_clear_line(broker: str, app: Make, no_api: str) -> Non
     at.text_input(key="p_send_email_to").set_value("x").run()  # too short for an address
     at.button(key="submit_btn").click().run()
     assert "send_email: to: String should have at least 3 characters" in at.error[0].value
+
+
+def test_a_document_task_says_which_embedder_the_workers_use(
+    broker: str, app: Make, no_api: str, lab_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app().run()
+    assert "fallback:hash-512" not in texts(at)  # risky_task indexes no PDF: nothing to say
+    at.selectbox(key="submit_task").set_value("process_documents").run()
+    no_crash(at)
+    [warning] = [w.value for w in at.warning if "GET /search" in w.value]  # the tests choose the fallback: said, with why
+    assert "fallback:hash-512" in warning and "后备" in warning and "forced by LAB_EMBEDDER=fallback" in warning
+    # with no setting, the lab's bundled model: named as a model, no warning
+    monkeypatch.delenv("LAB_EMBEDDER")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    emb.reset_embedder()
+    at.radio(key="lang").set_value("en").run()
+    assert not [w.value for w in at.warning if "GET /search" in w.value]
+    assert "**fastembed:all-MiniLM-L6-v2-int8**: a model" in texts(at)
+    # a corrupted model file is refused, and the fallback is said, with the hash mismatch
+    model = bundled_model.model_folder() / "model.onnx"
+    model.write_bytes(model.read_bytes()[:-1] + b"x")
+    emb.reset_embedder()
+    at.run()
+    [warning] = [w.value for w in at.warning if "GET /search" in w.value]
+    assert "fallback:hash-512" in warning and "the fallback" in warning and "hash mismatch" in warning
+    emb.reset_embedder()
 
 
 def test_a_stopped_broker_is_a_message_not_a_traceback(app: Make, monkeypatch: pytest.MonkeyPatch, no_api: str) -> None:

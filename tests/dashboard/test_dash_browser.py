@@ -3,7 +3,8 @@
 Starts the broker, two worker processes, the API and ``streamlit run app.py``,
 submits a batch with poison inputs through the page, and watches the board
 change without reloading: jobs move through the columns, a redelivery is
-booked, a poison job lands in the dead-letter queue. Screenshots of every page
+booked, a poison job lands in the dead-letter queue; a task that indexes PDFs says
+which embedder the workers use. Screenshots of every page
 go to ``artifacts/screenshots/``.
 """
 
@@ -141,6 +142,13 @@ def test_live_board_in_chromium(broker: str, api_server: str, dashboard_server: 
         page.get_by_role("link", name=re.compile("Submit & live board")).click()  # type: ignore[attr-defined]
         page.get_by_text("Live board: where every parcel is").wait_for(timeout=30_000)  # type: ignore[attr-defined]
         shot(page, "07_board_en")
+        # a task that indexes PDFs: the form says which embedder the workers use (the tests choose the fallback)
+        page.get_by_role("combobox", name=re.compile("^Task")).first.click()  # type: ignore[attr-defined]
+        page.get_by_role("option", name=re.compile("^process_documents")).click()  # type: ignore[attr-defined]
+        notice = page.locator('[data-testid="stAlert"]', has_text="fallback:hash-512").first  # type: ignore[attr-defined]
+        notice.wait_for(timeout=30_000)
+        assert "LAB_EMBEDDER=fallback" in notice.inner_text()
+        shot(page, "08_board_documents_en")
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)

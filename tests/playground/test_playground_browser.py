@@ -5,7 +5,8 @@ like a student would and checks its live result: the Web Worker and the queue
 job reach 100 % while the page keeps drawing, the job's states and the
 Promise's states, both upload bars, the retried fetch and the retried job,
 the dead-letter queue beside the Error Boundary, the WebSocket's redial and
-cancel, and the EventSource that reconnects and still gets every event once.
+cancel, the EventSource that reconnects and still gets every event once, and
+scenario 1's search through the hashing embedder and the real model side by side.
 No console errors are allowed (only the 503s the flaky endpoint answers on
 purpose, exactly as many as planned). A screenshot of each panel goes to
 ``artifacts/screenshots/playground-<n>.png``.
@@ -20,7 +21,8 @@ import httpx
 import pytest
 from playground_helpers import data, open_panel, shot, wait_data, wait_true
 
-from labs.samples import make_sample_pdfs
+from labs.api import compare
+from labs.samples import PARAPHRASES, QUERIES_ZH, make_sample_pdfs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.parametrize("broker", ["embedded"], indirect=True)]
 
@@ -200,6 +202,39 @@ def test_p7_eventsource_reconnects_and_misses_nothing(live_lab: Any, browser_pag
     assert_quiet(console)
 
 
+def test_p8_the_model_finds_the_paraphrases_the_hashing_embedder_misses(
+    live_api: Any, browser_page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compare, "BUILD", compare.ComparisonBuild())  # not indexed yet: the page polls the 202s
+    page, console = browser_page
+    section = open_panel(page, live_api.url, 8)
+    section.locator('[data-role="run"]').click()
+    wait_data(page, "#p8", "state", "ready", timeout=120)
+    assert int(data(page, "#p8", "polls") or 0) >= 1  # it was indexing (202) and the page waited, as asked
+    rows = section.locator('tbody[data-role="rows"] tr')
+    assert rows.count() == 2 + len(PARAPHRASES) + len(QUERIES_ZH)
+    paraphrases = section.locator('tr[data-kind="paraphrase"]')
+    model_ranks = [paraphrases.nth(i).get_attribute("data-model-rank") for i in range(paraphrases.count())]
+    hashing_ranks = [paraphrases.nth(i).get_attribute("data-hashing-rank") for i in range(paraphrases.count())]
+    print(f"\nparaphrases, rank of the right handbook: hashing {hashing_ranks}, model {model_ranks}")
+    assert model_ranks.count("1") >= 4 and int(data(page, "#p8", "modelFirst") or 0) >= 4
+    assert data(page, "#p8", "hashingFirst") == str(hashing_ranks.count("1"))
+    assert "fastembed:all-MiniLM-L6-v2-int8" in section.locator('[data-role="status"]').inner_text()
+    assert "第 1 名 ✓" in paraphrases.first.inner_text()
+    # a query of your own, with the handbook that should come first
+    section.locator('input[name="q"]').fill("my parcel came while I was away")
+    section.locator('[data-role="handbook"]').select_option("redelivery-policy")
+    section.locator('form[data-role="own"] button').click()
+    wait_data(page, "#p8", "own", "1")
+    own = section.locator('tr[data-kind="own"]')
+    assert own.get_attribute("data-model-rank") == "1" and "redelivery-policy" in own.inner_text()
+    shot(page, "playground-8")
+    page.locator('[data-lang="en"]').click()
+    assert "#1 ✓" in paraphrases.first.inner_text() and "paraphrase" in paraphrases.first.inner_text()  # re-translated
+    shot(page, "playground-8-en")
+    assert_quiet(console)
+
+
 def test_language_switch_and_code_shown_is_code_run(live_lab: Any, browser_page: Any) -> None:
     page, console = browser_page
     open_panel(page, live_lab.url, 1)
@@ -225,10 +260,10 @@ def test_language_switch_and_code_shown_is_code_run(live_lab: Any, browser_page:
         }"""
     )
     assert len(shown) >= 14 and all(same for _, same in shown), json.dumps(shown)
-    for number in range(1, 8):  # every panel in English, every string found (a missing one logs an error)
+    for number in range(1, 9):  # every panel in English, every string found (a missing one logs an error)
         page.locator(f'nav.tabs a[href="#p{number}"]').click()
         page.locator(f"#p{number}").wait_for(state="visible")
-        assert page.locator(f"#p{number} h2").inner_text().startswith("Analogy")
+        assert page.locator(f"#p{number} h2").inner_text().startswith("Analogy" if number < 8 else "Scenario 1")
     page.locator('nav.tabs a[href="#p2"]').click()
     page.locator('#p2 [data-role="job-ok"]').click()
     wait_data(page, '#p2 .card[data-kind="job-ok"]', "promise", "fulfilled")

@@ -97,6 +97,9 @@ def submit_panel() -> None:
             )
             poison /= 100
         clicked = row[3].button(ui.t("submit.button", n=batch), type="primary", key="submit_btn", width="stretch")
+        if sub.takes_documents(task):  # what the PDFs' chunks will be embedded with, and why a fallback
+            level, line = sub.embedder_notice(lang)
+            {"caption": st.caption, "warning": st.warning, "error": st.error}[level](line)
         with st.expander(ui.t("submit.more"), expanded=False):
             left, middle = st.columns([1.3, 1.2])
             with left:

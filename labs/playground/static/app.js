@@ -9,9 +9,10 @@ import * as fetchRetry from "./panels/p4-retry.js";
 import * as errorBoundary from "./panels/p5-error-boundary.js";
 import * as phoneCall from "./panels/p6-websocket.js";
 import * as radio from "./panels/p7-sse.js";
+import * as searchCompare from "./panels/p8-embeddings.js";
 import { el } from "./ui.js";
 
-const PANELS = { p1: webWorker, p2: promiseStates, p3: uploadProgress, p4: fetchRetry, p5: errorBoundary, p6: phoneCall, p7: radio };
+const PANELS = { p1: webWorker, p2: promiseStates, p3: uploadProgress, p4: fetchRetry, p5: errorBoundary, p6: phoneCall, p7: radio, p8: searchCompare };
 
 // ---- the code boxes: fetch each file and show it exactly as the browser runs it
 function escapeHtml(text) {
@@ -53,7 +54,7 @@ async function showSources(box) {
   show(files[0]);
 }
 
-// ---- tabs: one panel at a time, chosen by the URL's #p1 ... #p7
+// ---- tabs: one panel at a time, chosen by the URL's #p1 ... #p8
 function route() {
   const id = PANELS[location.hash.slice(1)] ? location.hash.slice(1) : "p1";
   for (const section of document.querySelectorAll("section.panel")) section.hidden = section.id !== id;
