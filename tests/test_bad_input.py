@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,12 @@ def test_unknown_task_from_the_cli_is_one_clear_line(broker: str) -> None:
     out = _cli("submit", "noop", "--student", "../../etc", env=dict(os.environ))
     assert out.returncode == 2 and "is not a name" in out.stderr and "Traceback" not in out.stderr
     assert redis.Redis.from_url(broker).xlen("lab:events") == 0
+
+
+def test_submit_wait_names_the_outcome_and_only_a_failures_reason(lab: LabSession) -> None:
+    import os
+
+    out = _cli("submit", "send_email", '{"fail_first": 1}', "--wait", "60", env=dict(os.environ))
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "completed after 2 attempt(s)"  # not its retry's "error"
+    out = _cli("submit", "risky_task", '{"data": {"poison": true}, "fail_fast": true}', "--wait", "60", env=dict(os.environ))
+    assert out.returncode == 1 and re.fullmatch(r"failed after 1 attempt\(s\) \(\w+\)", out.stdout.splitlines()[-1])
