@@ -74,7 +74,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(job_id, flush=True)
     if args.wait:
         result = wait_for(conn, job_id, timeout=args.wait)
-        why = f" ({result.reason})" if result.state != "completed" and result.reason else ""  # a completed job's reason is its last retry's
+        # a completed job's reason is its last retry's: only a failure names one
+        why = f" ({result.reason})" if result.state != "completed" and result.reason else ""
         print(f"{result.state} after {result.attempts} attempt(s){why}")
         return 0 if result.state == "completed" else 1
     return 0
