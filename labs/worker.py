@@ -9,7 +9,8 @@ registries. It also:
 - treats :class:`~labs.errors.PermanentError` as "do not redeliver",
 - writes the events that end an attempt in the same transaction as RQ's own
   write of that end (finished, failed, stopped, retried), so no crash can put
-  the log and RQ at odds,
+  the log and RQ at odds, and repairs in its maintenance any job whose log
+  and RQ disagree all the same (the events appended, marked ``reconciled``),
 - shortens RQ's heartbeat grace and maintenance interval by ``LAB_TIME_SCALE``
   so a worker killed mid-job is noticed in a lesson, not ten minutes later,
   while a job whose worker is alive on this machine is never taken for
@@ -26,13 +27,14 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from rq import SimpleWorker, SpawnWorker, Worker, worker_registration
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.timeouts import JobTimeoutException
-from rq.utils import current_timestamp
+from rq.utils import current_timestamp, str_to_date
 from rq.utils import now as utcnow
 
 from . import events, keys
@@ -226,6 +228,96 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+RECONCILE_BATCH = 1000
+"""Entries of ``lab:states`` one maintenance pass looks at (HSCAN's COUNT): a pass stays short however many jobs."""
+
+_REPAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "finished": (("completed", "completed"),),
+    "failed": (("failed", "failed"), ("dead_lettered", "failed")),
+    "stopped": (("cancelled", "failed"),),
+    "scheduled": (("retry_scheduled", "pending"),),
+    "queued": (("retry_scheduled", "pending"),),
+}
+"""The events a log that says ``running`` misses when RQ's status is the key (the attempt ended without it)."""
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+def worker_gone(conn: Any, name: str) -> bool:
+    """Whether RQ worker ``name`` is gone: unregistered (its key expired), or its process dead on this machine."""
+    if not name:
+        return True
+    host, pid = conn.hmget(Worker.redis_worker_namespace_prefix + name, "hostname", "pid")
+    if host is None:
+        return True
+    return _text(host) == socket.gethostname() and not (pid and pid_alive(int(pid)))
+
+
+def _silent_for(*stamps: str) -> float:
+    """Seconds since the newest of RQ's timestamps (``inf`` without one)."""
+    dates = [str_to_date(stamp) for stamp in stamps if stamp]
+    return (utcnow() - max(dates)).total_seconds() if dates else math.inf
+
+
+def reconcile_job(conn: Any, job_id: str, worker: str, grace: float | None = None) -> bool:
+    """Append what the log misses for a job it says is running while RQ says the attempt ended; True if it did.
+
+    The appended events carry ``reconciled: true`` and the drift found. Only a job whose worker is gone, or
+    silent (no heartbeat, no end) for longer than the heartbeat grace, is repaired, so a live worker about
+    to append the event itself is never raced; and the repair is a WATCH transaction on RQ's job and the
+    job's stream: a status change or an event landing meanwhile makes it stand back until the next pass.
+    """
+    grace = _heartbeat_grace() if grace is None else grace
+    job_key, stream = Job.key_for(job_id), keys.job_stream(job_id)
+    with conn.pipeline() as pipe:
+        try:
+            pipe.watch(job_key, stream)
+            status, owner, heartbeat, ended = map(
+                _text, pipe.hmget(job_key, "status", "worker_name", "last_heartbeat", "ended_at")
+            )
+            repairs = _REPAIRS.get(status)
+            if not repairs or events.current_state(pipe, job_id) != "running":
+                return False
+            if not worker_gone(pipe, owner) and _silent_for(heartbeat, ended) < grace:
+                return False
+            last = [events.parse(i, raw) for i, raw in pipe.xrevrange(stream, count=1)]
+            if not last:
+                return False
+            drift = f"RQ says {status}, the log said running: worker {owner or '?'} ended the attempt in RQ, not in the log"
+            fields = {
+                "task": last[0].task, "attempt": last[0].attempt, "worker": worker, "rq_status": status,
+                **{name: last[0].data[name] for name in ("engine", "batch") if name in last[0].data},
+                "reconciled": True, "reason": "reconciled", "drift": drift, "message": f"reconciled: {drift}",
+            }  # fmt: skip
+            appends = [events.append_command(conn, job_id, event, state, **fields) for event, state in repairs]
+            pipe.multi()
+            for command, _ in appends:
+                pipe.execute_command(*command)
+            replies = pipe.execute(raise_on_error=False)
+        except redis.WatchError:
+            return False
+    for reply, (_, call) in zip(replies, appends, strict=True):
+        events.append_reply(reply, call, conn)  # NOSCRIPT (a flushed server): appended the ordinary way
+    return True
+
+
+def reconcile_log(conn: Any, worker: str, batch: int = RECONCILE_BATCH) -> list[str]:
+    """One slice of ``lab:states`` checked against RQ (:func:`reconcile_job`); returns the ids repaired.
+
+    A cursor in Redis (``lab:reconcile:cursor``) carries the scan on from one maintenance pass to the next,
+    whichever worker runs it, so every job is looked at within a bounded number of passes.
+    """
+    cursor, found = conn.hscan(keys.JOB_STATES, int(_text(conn.get(keys.RECONCILE_CURSOR)) or 0), count=batch)
+    conn.set(keys.RECONCILE_CURSOR, cursor)
+    return [
+        _text(job_id)
+        for job_id, state in found.items()
+        if _text(state) == "running" and reconcile_job(conn, _text(job_id), worker)
+    ]
+
+
 class LabWorkerMixin:
     """Records the lifecycle event log from inside RQ's worker."""
 
@@ -275,9 +367,20 @@ class LabWorkerMixin:
                     clean_registries(queue, self._exc_handlers)
                     worker_registration.clean_worker_registry(queue)
                     queue.intermediate_queue.cleanup(self, queue)
+                    self._reconcile()
                 finally:
                     queue.release_maintenance_lock()
         self.last_cleaned_at = utcnow()
+
+    def _reconcile(self) -> None:
+        """Repair jobs whose RQ status and log disagree (:func:`reconcile_log`), after RQ's own clean-up."""
+        try:
+            repaired = reconcile_log(self.connection, self.name)
+        except Exception:  # never let a housekeeping extra stop the worker
+            self.log.exception("Worker %s: could not reconcile the event log with RQ", self.name)
+            return
+        if repaired:
+            self.log.warning("Worker %s: reconciled the event log of %s with RQ", self.name, ", ".join(repaired))
 
     def _spare_live_jobs(self, queue: Any) -> int:
         """Extend the heartbeat of expired jobs whose worker is alive on this machine; return how many.
