@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import redis
@@ -147,3 +148,22 @@ def test_reconcile_stands_back_when_the_log_moves_meanwhile(conn: redis.Redis, m
     history = events.job_events(conn, job_id)
     assert [e.event for e in history] == ["enqueued", "started", "completed"]
     assert history[-1].worker == "late" and not history[-1].data.get("reconciled")
+
+
+def test_an_attempts_end_rides_in_rqs_write_with_no_append_of_its_own(conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of an attempt costs no round trip of its own: no separate append, yet the log has it (in-process worker)."""
+    appended: list[str] = []
+    emit = events.emit
+
+    def watched(conn: redis.Redis, job_id: str, event: str, state: str, **fields: Any) -> tuple[str, int]:
+        appended.append(event)
+        return emit(conn, job_id, event, state, **fields)
+
+    monkeypatch.setattr(events, "emit", watched)
+    done = jobs.submit(conn, "noop", {"value": 1})
+    dead = jobs.submit(conn, "risky_task", POISON, retry={"max_retries": 0})
+    worker.run_burst(conn)
+    assert names(conn, done) == ["enqueued", "started", "completed"]
+    assert names(conn, dead) == ["enqueued", "started", "failed", "dead_lettered"]
+    assert appended.count("started") == 2  # the worker's own appends: only started, never an attempt's end
+    assert not {"completed", "failed", "dead_lettered"} & set(appended)
