@@ -135,11 +135,17 @@ def record_failure(
 
 
 def die_at(point: str, horse: bool) -> None:
-    """``LAB_FAULT``: SIGKILL this worker at ``point`` (a work horse takes its worker with it), as a crash would."""
+    """``LAB_FAULT``: SIGKILL this worker at ``point``, as a crash would.
+
+    A work horse takes its worker with it; a worker the lab started leads its own process group, which
+    is killed whole, so RQ's scheduler process dies too rather than lingering as an orphan.
+    """
     if settings().fault != point:
         return
-    if horse:
-        os.kill(os.getppid(), signal.SIGKILL)
+    worker = os.getppid() if horse else os.getpid()
+    if os.getpgid(worker) == worker:
+        os.killpg(worker, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
