@@ -150,8 +150,8 @@ def test_reconcile_stands_back_when_the_log_moves_meanwhile(conn: redis.Redis, m
     assert history[-1].worker == "late" and not history[-1].data.get("reconciled")
 
 
-def test_an_attempts_end_rides_in_rqs_write_with_no_append_of_its_own(conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The end of an attempt costs no round trip of its own: no separate append, yet the log has it (in-process worker)."""
+def watch_appends(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The events appended on their own (:func:`events.emit`), not riding in another write."""
     appended: list[str] = []
     emit = events.emit
 
@@ -160,6 +160,12 @@ def test_an_attempts_end_rides_in_rqs_write_with_no_append_of_its_own(conn: redi
         return emit(conn, job_id, event, state, **fields)
 
     monkeypatch.setattr(events, "emit", watched)
+    return appended
+
+
+def test_an_attempts_end_rides_in_rqs_write_with_no_append_of_its_own(conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of an attempt costs no round trip of its own: no separate append, yet the log has it (in-process worker)."""
+    appended = watch_appends(monkeypatch)
     done = jobs.submit(conn, "noop", {"value": 1})
     dead = jobs.submit(conn, "risky_task", POISON, retry={"max_retries": 0})
     worker.run_burst(conn)
@@ -167,3 +173,15 @@ def test_an_attempts_end_rides_in_rqs_write_with_no_append_of_its_own(conn: redi
     assert names(conn, dead) == ["enqueued", "started", "failed", "dead_lettered"]
     assert appended.count("started") == 2  # the worker's own appends: only started, never an attempt's end
     assert not {"completed", "failed", "dead_lettered"} & set(appended)
+
+
+def test_leaving_the_dead_letter_queue_and_its_event_are_one_write(conn: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    redriven, discarded = (jobs.submit(conn, "risky_task", POISON, retry={"max_retries": 0}) for _ in range(2))
+    worker.run_burst(conn)
+    assert sorted(entry["id"] for entry in dlq.list_entries(conn)) == sorted([redriven, discarded])
+    appended = watch_appends(monkeypatch)
+    dlq.redrive(conn, redriven, {"data": {"poison": False}})
+    dlq.discard(conn, discarded)
+    assert dlq.list_entries(conn) == [] and dlq.count(conn) == 0
+    assert names(conn, redriven)[-1] == "redriven" and names(conn, discarded)[-1] == "discarded"
+    assert not {"redriven", "discarded"} & set(appended)  # each rode in the transaction that took it out of the queue
