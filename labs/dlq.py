@@ -12,6 +12,7 @@ one), so the original's history never changes. Cancelled jobs are not returns: t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import redis
 from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from . import events, keys, students
@@ -156,27 +158,42 @@ def redrive(conn: redis.Redis, job_id: str, params: dict[str, Any] | None = None
         student=students.owner_of(conn, job_id),  # a redelivery stays the student's parcel
         engine=engine or entry["engine"],
     )
-    registry(conn).remove(job_id)
-    conn.zrem(keys.DEAD_LETTERS, job_id)
-    events.emit(
+    command, call = events.append_command(
         conn, job_id, "redriven", "failed", task=entry["task"], rq_status="failed",
         message=f"redriven as {new_id}", new_id=new_id, corrected=params is not None,
     )  # fmt: skip
+    _leave_with(conn, job_id, command, call)
     return new_id
+
+
+def _leave_with(conn: redis.Redis, job_id: str, command: tuple[Any, ...], call: dict[str, Any]) -> bool:
+    """Take ``job_id`` out of the dead-letter queue and append its event in one transaction; True if it was the lab's.
+
+    The queue and the log cannot disagree (no crash between the two), and it costs one round trip.
+    """
+    with conn.pipeline() as pipe:
+        pipe.zrem(keys.DEAD_LETTERS, job_id)
+        registry(conn).remove(job_id, pipeline=pipe)
+        pipe.execute_command(*command)
+        replies = pipe.execute(raise_on_error=False)
+    for reply in replies[:-1]:
+        if isinstance(reply, Exception):
+            raise reply
+    events.append_reply(replies[-1], call, conn)  # NOSCRIPT (a flushed server): appended the ordinary way
+    return bool(replies[0])
 
 
 def discard(conn: redis.Redis, job_id: str) -> None:
     """Throw a returned parcel away (its event history stays)."""
     entry = inspect(conn, job_id)
-    if conn.zrem(keys.DEAD_LETTERS, job_id):
+    command, call = events.append_command(
+        conn, job_id, "discarded", "failed", task=entry["task"], rq_status="failed", message="discarded"
+    )
+    if _leave_with(conn, job_id, command, call):
         engine_for(entry["engine"]).forget(conn, job_id)
     else:
-        reg = registry(conn)
-        try:
-            reg.remove(job_id, delete_job=True)
-        except NoSuchJobError:
-            reg.remove(job_id)
-    events.emit(conn, job_id, "discarded", "failed", task=entry["task"], rq_status="failed", message="discarded")
+        with contextlib.suppress(NoSuchJobError):  # RQ's record of it goes too
+            Job.fetch(job_id, connection=conn, serializer=SERIALIZER).delete()
 
 
 def purge(conn: redis.Redis) -> int:

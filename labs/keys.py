@@ -33,6 +33,9 @@ WORKERS_ON_PURPOSE = f"{PREFIX}:workers:on_purpose"
 """Hash: worker name -> JSON ``{"action": "stopped"|"killed", "ts", "held_by"}``: workers the instructor stopped
 or killed from the dashboard, which ``labs up`` must not restart (see ``supervisor.py``)."""
 
+RECONCILE_CURSOR = f"{PREFIX}:reconcile:cursor"
+"""String: where the workers' maintenance goes on scanning :data:`JOB_STATES` for jobs whose log and RQ disagree."""
+
 
 def job_stream(job_id: str) -> str:
     """The per-job lifecycle stream."""

@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         "RQ_WORKER_ID", "", "set by RQ in a worker process: the worker's name, for progress events", shown="unset"
     )
     # testing kit
+    fault: Literal["", "after_rq_finish", "after_rq_fail", "drift_after_rq_finish", "drift_after_rq_fail"] = var(
+        "LAB_FAULT",
+        "",
+        "tests only: an RQ worker SIGKILLs itself right after RQ's write that ends an attempt (`after_rq_finish`: a success,"
+        " `after_rq_fail`: a failure); the `drift_` forms first leave the lifecycle event out of that write, as if it came"
+        " after (the drift that maintenance repairs)",
+        shown="unset",
+    )
     redis_server: Path | None = var(
         "LAB_REDIS_SERVER", None, "the `redis-server` binary the reliability tests start", shown="`redis-server` on PATH"
     )

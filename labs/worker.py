@@ -7,6 +7,10 @@ registries. It also:
 
 - refuses any job whose function is not in the task catalogue (the allow-list),
 - treats :class:`~labs.errors.PermanentError` as "do not redeliver",
+- writes the events that end an attempt in the same transaction as RQ's own
+  write of that end (finished, failed, stopped, retried), so no crash can put
+  the log and RQ at odds, and repairs in its maintenance any job whose log
+  and RQ disagree all the same (the events appended, marked ``reconciled``),
 - shortens RQ's heartbeat grace and maintenance interval by ``LAB_TIME_SCALE``
   so a worker killed mid-job is noticed in a lesson, not ten minutes later,
   while a job whose worker is alive on this machine is never taken for
@@ -18,20 +22,22 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from rq import SimpleWorker, SpawnWorker, Worker, worker_registration
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.registry import clean_registries
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.timeouts import JobTimeoutException
-from rq.utils import current_timestamp
+from rq.utils import current_timestamp, str_to_date
 from rq.utils import now as utcnow
 
-from . import events
+from . import events, keys
 from .broker import ride_out_outages
 from .catalogue import body_modules, task_name_of
 from .clock import scaled
@@ -75,6 +81,44 @@ def planned_delay(job: Job) -> dict[str, float]:
     return {"delay": demo, "delay_seconds": float(job.get_retry_interval())}
 
 
+Planned = tuple[str, str, dict[str, Any]]
+"""One event to append: (event, state, its fields for :func:`events.emit`)."""
+
+
+def failure_events(
+    job: Job,
+    worker: str,
+    reason: str,
+    error: str,
+    will_retry: bool,
+    delay: dict[str, float] | None,
+    attempt: int,
+) -> list[Planned]:
+    """The events for an attempt that did not succeed: its marker, then the verdict."""
+    task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
+    common = {"task": task, "attempt": attempt, "worker": worker, **events.tags(job.meta)}
+    if reason == "cancelled":
+        return [("cancelled", "failed", {"rq_status": "stopped", "reason": "cancelled", "error": error,
+                                         "message": "cancelled while running", **common})]  # fmt: skip
+    planned: list[Planned] = []
+    if reason in {"timeout", "abandoned"}:
+        marker = "timed_out" if reason == "timeout" else "abandoned"
+        # a marker of how the attempt ended; the verdict (retry or failed) follows
+        planned.append((marker, "running", {"rq_status": "started", "reason": reason, "error": error,
+                                            "message": error, **common}))  # fmt: skip
+    if will_retry and delay is not None:
+        planned.append(("retry_scheduled", "pending", {"rq_status": "scheduled", "reason": reason, "error": error,
+                        "next_attempt": attempt + 1, "message": f"redelivery in {delay['delay']:g} s",
+                        **delay, **common}))  # fmt: skip
+        return planned
+    exhausted = int(job.meta.get("max_retries", 0) or 0) > 0 and reason not in {"permanent"}
+    planned.append(("failed", "failed", {"rq_status": "failed", "reason": reason, "error": error,
+                                         "retries_exhausted": exhausted, "message": error, **common}))  # fmt: skip
+    planned.append(("dead_lettered", "failed", {"rq_status": "failed", "reason": reason, "error": error,
+                    "attempts": attempt, "message": "sent to the dead-letter queue", **common}))  # fmt: skip
+    return planned
+
+
 def record_failure(
     conn: Any,
     job: Job,
@@ -85,28 +129,75 @@ def record_failure(
     delay: dict[str, float] | None,
     attempt: int,
 ) -> None:
-    """Append the events for an attempt that did not succeed: its marker, then the verdict."""
-    task = job.meta.get("task", "") or (task_name_of(job.func_name) or "")
-    common = {"task": task, "attempt": attempt, "worker": worker, **events.tags(job.meta)}
-    if reason == "cancelled":
-        events.emit(conn, job.id, "cancelled", "failed", rq_status="stopped", reason="cancelled", error=error,
-                    message="cancelled while running", **common)  # fmt: skip
+    """Append the events for an attempt that did not succeed (see :func:`failure_events`)."""
+    for event, state, fields in failure_events(job, worker, reason, error, will_retry, delay, attempt):
+        events.emit(conn, job.id, event, state, **fields)
+
+
+def die_at(point: str, horse: bool) -> None:
+    """``LAB_FAULT``: SIGKILL this worker at ``point``, as a crash would.
+
+    A work horse takes its worker with it; a worker the lab started leads its own process group, which
+    is killed whole, so RQ's scheduler process dies too rather than lingering as an orphan.
+    """
+    if settings().fault != point:
         return
-    if reason in {"timeout", "abandoned"}:
-        marker = "timed_out" if reason == "timeout" else "abandoned"
-        # a marker of how the attempt ended; the verdict (retry or failed) follows
-        events.emit(conn, job.id, marker, "running", rq_status="started",
-                    reason=reason, error=error, message=error, **common)  # fmt: skip
-    if will_retry and delay is not None:
-        events.emit(conn, job.id, "retry_scheduled", "pending", rq_status="scheduled", reason=reason,
-                    error=error, next_attempt=attempt + 1, message=f"redelivery in {delay['delay']:g} s",
-                    **delay, **common)  # fmt: skip
-        return
-    exhausted = int(job.meta.get("max_retries", 0) or 0) > 0 and reason not in {"permanent"}
-    events.emit(conn, job.id, "failed", "failed", rq_status="failed", reason=reason, error=error,
-                retries_exhausted=exhausted, message=error, **common)  # fmt: skip
-    events.emit(conn, job.id, "dead_lettered", "failed", rq_status="failed", reason=reason, error=error,
-                attempts=attempt, message="sent to the dead-letter queue", **common)  # fmt: skip
+    worker = os.getppid() if horse else os.getpid()
+    if os.getpgid(worker) == worker:
+        os.killpg(worker, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AttemptEnd:
+    """The events that end an attempt, carried in the pipeline RQ executes to record that end.
+
+    RQ writes a job's end (status, registries, result) in one MULTI/EXEC; the
+    events ride in it as ``EVALSHA`` appends, so no crash can leave RQ saying
+    finished and the log saying running, and the events cost no round trip of
+    their own. RQ's pipeline replies are its own: an error in an append (a
+    script the server lost: ``NOSCRIPT``) is appended again the ordinary way
+    and never reaches RQ, RQ's own errors reach RQ as before.
+    """
+
+    def __init__(self, conn: Any, job_id: str, planned: list[Planned], point: str, horse: bool) -> None:
+        self.conn, self.point, self.horse = conn, point, horse
+        self.drift = settings().fault == f"drift_{point}"  # keeps the appends out, as the lab did before issue 18
+        self.appends = [events.append_command(conn, job_id, event, state, **fields) for event, state, fields in planned]
+        self.sent = False
+
+    def ride(self, pipeline: Any) -> None:
+        """Queue the appends on RQ's ``pipeline`` (again after a ``WatchError``) and read their replies at its execute."""
+        if pipeline.watching and not pipeline.explicit_transaction:
+            return  # not buffering (no MULTI yet): the appends follow RQ's handler the ordinary way
+        start = len(pipeline.command_stack)
+        count = 0 if self.drift else len(self.appends)
+        for command, _ in self.appends[:count]:
+            pipeline.execute_command(*command)
+        execute = type(pipeline).execute
+
+        def execute_with_events(raise_on_error: bool = True) -> list[Any]:
+            self.sent = True
+            replies = execute(pipeline, raise_on_error=False)
+            ours = replies[start : start + count]
+            die_at(self.point, self.horse)
+            die_at(f"drift_{self.point}", self.horse)
+            if count:
+                for reply, (_, call) in zip(ours, self.appends, strict=True):
+                    events.append_reply(reply, call, self.conn)
+            else:
+                self.append_now()
+            errors = [reply for i, reply in enumerate(replies) if isinstance(reply, Exception) and not start <= i < start + count]
+            if raise_on_error and errors:
+                raise errors[0]
+            return replies
+
+        pipeline.execute = execute_with_events
+
+    def append_now(self) -> None:
+        """The appends the ordinary way (RQ ended the attempt without executing the pipeline they rode in)."""
+        for _, call in self.appends:
+            events.emit(self.conn, **call)
 
 
 @dataclass(frozen=True)
@@ -143,6 +234,96 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+RECONCILE_BATCH = 1000
+"""Entries of ``lab:states`` one maintenance pass looks at (HSCAN's COUNT): a pass stays short however many jobs."""
+
+_REPAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "finished": (("completed", "completed"),),
+    "failed": (("failed", "failed"), ("dead_lettered", "failed")),
+    "stopped": (("cancelled", "failed"),),
+    "scheduled": (("retry_scheduled", "pending"),),
+    "queued": (("retry_scheduled", "pending"),),
+}
+"""The events a log that says ``running`` misses when RQ's status is the key (the attempt ended without it)."""
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+def worker_gone(conn: Any, name: str) -> bool:
+    """Whether RQ worker ``name`` is gone: unregistered (its key expired), or its process dead on this machine."""
+    if not name:
+        return True
+    host, pid = conn.hmget(Worker.redis_worker_namespace_prefix + name, "hostname", "pid")
+    if host is None:
+        return True
+    return _text(host) == socket.gethostname() and not (pid and pid_alive(int(pid)))
+
+
+def _silent_for(*stamps: str) -> float:
+    """Seconds since the newest of RQ's timestamps (``inf`` without one)."""
+    dates = [str_to_date(stamp) for stamp in stamps if stamp]
+    return (utcnow() - max(dates)).total_seconds() if dates else math.inf
+
+
+def reconcile_job(conn: Any, job_id: str, worker: str, grace: float | None = None) -> bool:
+    """Append what the log misses for a job it says is running while RQ says the attempt ended; True if it did.
+
+    The appended events carry ``reconciled: true`` and the drift found. Only a job whose worker is gone, or
+    silent (no heartbeat, no end) for longer than the heartbeat grace, is repaired, so a live worker about
+    to append the event itself is never raced; and the repair is a WATCH transaction on RQ's job and the
+    job's stream: a status change or an event landing meanwhile makes it stand back until the next pass.
+    """
+    grace = _heartbeat_grace() if grace is None else grace
+    job_key, stream = Job.key_for(job_id), keys.job_stream(job_id)
+    with conn.pipeline() as pipe:
+        try:
+            pipe.watch(job_key, stream)
+            status, owner, heartbeat, ended = map(
+                _text, pipe.hmget(job_key, "status", "worker_name", "last_heartbeat", "ended_at")
+            )
+            repairs = _REPAIRS.get(status)
+            if not repairs or events.current_state(pipe, job_id) != "running":
+                return False
+            if not worker_gone(pipe, owner) and _silent_for(heartbeat, ended) < grace:
+                return False
+            last = [events.parse(i, raw) for i, raw in pipe.xrevrange(stream, count=1)]
+            if not last:
+                return False
+            drift = f"RQ says {status}, the log said running: worker {owner or '?'} ended the attempt in RQ, not in the log"
+            fields = {
+                "task": last[0].task, "attempt": last[0].attempt, "worker": worker, "rq_status": status,
+                **{name: last[0].data[name] for name in ("engine", "batch") if name in last[0].data},
+                "reconciled": True, "reason": "reconciled", "drift": drift, "message": f"reconciled: {drift}",
+            }  # fmt: skip
+            appends = [events.append_command(conn, job_id, event, state, **fields) for event, state in repairs]
+            pipe.multi()
+            for command, _ in appends:
+                pipe.execute_command(*command)
+            replies = pipe.execute(raise_on_error=False)
+        except redis.WatchError:
+            return False
+    for reply, (_, call) in zip(replies, appends, strict=True):
+        events.append_reply(reply, call, conn)  # NOSCRIPT (a flushed server): appended the ordinary way
+    return True
+
+
+def reconcile_log(conn: Any, worker: str, batch: int = RECONCILE_BATCH) -> list[str]:
+    """One slice of ``lab:states`` checked against RQ (:func:`reconcile_job`); returns the ids repaired.
+
+    A cursor in Redis (``lab:reconcile:cursor``) carries the scan on from one maintenance pass to the next,
+    whichever worker runs it, so every job is looked at within a bounded number of passes.
+    """
+    cursor, found = conn.hscan(keys.JOB_STATES, int(_text(conn.get(keys.RECONCILE_CURSOR)) or 0), count=batch)
+    conn.set(keys.RECONCILE_CURSOR, cursor)
+    return [
+        _text(job_id)
+        for job_id, state in found.items()
+        if _text(state) == "running" and reconcile_job(conn, _text(job_id), worker)
+    ]
+
+
 class LabWorkerMixin:
     """Records the lifecycle event log from inside RQ's worker."""
 
@@ -156,6 +337,7 @@ class LabWorkerMixin:
         super().__init__(*args, **kwargs)
         self._lab_exc: BaseException | None = None
         self._lab_abandoned = False
+        self._lab_end: AttemptEnd | None = None
         self.push_exc_handler(AbandonedJobHandler(self.name))
 
     # -- bookkeeping ------------------------------------------------------
@@ -191,9 +373,20 @@ class LabWorkerMixin:
                     clean_registries(queue, self._exc_handlers)
                     worker_registration.clean_worker_registry(queue)
                     queue.intermediate_queue.cleanup(self, queue)
+                    self._reconcile()
                 finally:
                     queue.release_maintenance_lock()
         self.last_cleaned_at = utcnow()
+
+    def _reconcile(self) -> None:
+        """Repair jobs whose RQ status and log disagree (:func:`reconcile_log`), after RQ's own clean-up."""
+        try:
+            repaired = reconcile_log(self.connection, self.name)
+        except Exception:  # never let a housekeeping extra stop the worker
+            self.log.exception("Worker %s: could not reconcile the event log with RQ", self.name)
+            return
+        if repaired:
+            self.log.warning("Worker %s: reconciled the event log of %s with RQ", self.name, ", ".join(repaired))
 
     def _spare_live_jobs(self, queue: Any) -> int:
         """Extend the heartbeat of expired jobs whose worker is alive on this machine; return how many.
@@ -252,19 +445,36 @@ class LabWorkerMixin:
         if getattr(self, "_horse_pid", 0):
             self.connection.hset(self.key, "horse_pid", self._horse_pid)
 
-    def _emit(self, job: Job, event: str, state: str, **data: Any) -> None:
-        events.emit(
-            self.connection,
-            job.id,
-            event,
-            state,
-            task=job.meta.get("task", "") or (task_name_of(job.func_name) or ""),
-            rq_status=str(job.get_status(refresh=False).value) if job.get_status(refresh=False) else "",
-            attempt=attempt_of(job),
-            worker=self.name,
+    def _fields(self, job: Job, **data: Any) -> dict[str, Any]:
+        """The fields every event this worker records for ``job`` carries, plus ``data``."""
+        status = job.get_status(refresh=False)
+        return {
+            "task": job.meta.get("task", "") or (task_name_of(job.func_name) or ""),
+            "rq_status": str(status.value) if status else "",
+            "attempt": attempt_of(job),
+            "worker": self.name,
             **events.tags(job.meta),
             **data,
-        )
+        }
+
+    def _emit(self, job: Job, event: str, state: str, **data: Any) -> None:
+        events.emit(self.connection, job.id, event, state, **self._fields(job, **data))
+
+    def cleanup_execution(self, job: Job, pipeline: Any, execution: Any = None) -> None:
+        """RQ's last step in the pipeline that ends an attempt: the attempt's events ride in it (:class:`AttemptEnd`)."""
+        super().cleanup_execution(job, pipeline, execution)  # type: ignore[misc]
+        if self._lab_end is not None:
+            self._lab_end.ride(pipeline)
+
+    def _ending(self, job: Job, planned: list[Planned], point: str) -> None:
+        """Book the events of an attempt's end for RQ's pipeline; ``point`` names its ``LAB_FAULT``."""
+        self._lab_end = AttemptEnd(self.connection, job.id, planned, point, bool(self._is_horse))
+
+    def _ended(self) -> None:
+        """After RQ's handler: appends RQ never got to send (no execute) are appended the ordinary way."""
+        end, self._lab_end = self._lab_end, None
+        if end is not None and not end.sent:
+            end.append_now()
 
     # -- start ------------------------------------------------------------
     def allows(self, job: Job) -> bool:
@@ -274,7 +484,7 @@ class LabWorkerMixin:
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         super().prepare_job_execution(job, remove_from_intermediate_queue)
         job.meta["attempt"] = attempt_of(job)
-        if "submitted_at" not in job.meta and not self.connection.exists(events.keys.job_stream(job.id)):
+        if "submitted_at" not in job.meta and not self.connection.exists(keys.job_stream(job.id)):
             # enqueued straight into Redis, not through labs.jobs.submit(): record it so the log stays whole
             self._emit(job, "enqueued", "pending", message="enqueued outside the lab (not through submit())")
         self._emit(job, "started", "running", message=f"attempt {attempt_of(job)} on {self.name}")
@@ -285,8 +495,12 @@ class LabWorkerMixin:
 
     # -- success ----------------------------------------------------------
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any) -> None:
-        super().handle_job_success(job, queue, started_job_registry, execution)
-        self._emit(job, "completed", "completed", message="done")
+        """RQ's success handling, with ``completed`` in the same transaction as RQ's ``finished``."""
+        self._ending(job, [("completed", "completed", self._fields(job, message="done"))], "after_rq_finish")
+        try:
+            super().handle_job_success(job, queue, started_job_registry, execution)
+        finally:
+            self._ended()
 
     # -- failure ----------------------------------------------------------
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
@@ -319,8 +533,12 @@ class LabWorkerMixin:
         will_retry = job.should_retry and not stopped
         delay = planned_delay(job) if will_retry else None
         error = "cancelled on request" if reason == "cancelled" else _error_line(exc, exc_string)
-        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
-        record_failure(self.connection, job, self.name, reason, error, will_retry, delay, attempt)
+        planned = failure_events(job, self.name, reason, error, will_retry, delay, attempt)
+        self._ending(job, planned, "after_rq_fail")  # in RQ's transaction that marks it failed, stopped or retried
+        try:
+            super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+        finally:
+            self._ended()
 
 
 class LabWorker(LabWorkerMixin, Worker):
