@@ -17,6 +17,8 @@ package imports it. One module per tool:
 ``load``            :func:`submit_load`: many jobs through ``POST /tasks`` from many clients
 ``bad_input``       :func:`fire_bad_inputs`: malformed requests the API must refuse with a
                     clear 4xx (or a WebSocket error frame / close code), and their :func:`tally`
+``netns``           :class:`SecondHost`: a network namespace with its own veth and host name
+                    (a second machine), whose link can be cut and healed (a partition)
 ``waiting``         :func:`wait_until`: poll a condition with a deadline
 ``environment``     :func:`env`: environment variables for a block (the benchmark's settings)
 ==================  ===========================================================

@@ -46,6 +46,7 @@ class RedisServer:
         data_dir: str | Path | None = None,
         appendfsync: str = "always",
         startup_timeout: float = 10.0,
+        also_bind: tuple[str, ...] = (),
     ) -> None:
         if appendfsync not in {"always", "everysec", "no"}:
             raise ValueError(f"appendfsync must be always, everysec or no, not {appendfsync!r}")
@@ -58,6 +59,7 @@ class RedisServer:
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.startup_timeout = startup_timeout
+        self.also_bind = also_bind  # more addresses to listen on (a second host's link), besides loopback
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 
@@ -69,6 +71,10 @@ class RedisServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def url_on(self, address: str) -> str:
+        """The URL on one of :attr:`also_bind`'s addresses (what a second host dials)."""
+        return f"redis://{address}:{self.port}/0"
+
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_connect_timeout=1)
 
@@ -79,7 +85,7 @@ class RedisServer:
         cmd = [
             self.binary,
             "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--bind", "127.0.0.1", *self.also_bind,
             "--protected-mode", "no",
             "--dir", str(self.data_dir),
             "--appendonly", "yes",
