@@ -7,22 +7,24 @@ replay its whole life (:func:`replay`).
 
 Events and the state each leaves the job in:
 
-================  =========  ==================================================
-event             state      meaning (parcel picture)
-================  =========  ==================================================
-enqueued          pending    parcel handed in, tracking number issued
-started           running    a courier picked it up (attempt N)
-progress          running    a tracking scan on the way
-retry_scheduled   pending    delivery failed, redelivery booked after ``delay``
-timed_out         running    the attempt ran past its time limit (verdict follows)
-abandoned         running    the courier vanished mid-delivery (verdict follows)
-completed         completed  signed for
-failed            failed     delivery failed for good (``reason``, ``error``)
-cancelled         failed     the sender called it off (reason ``cancelled``)
-dead_lettered     failed     sent to the returns centre (退件处理中心)
-redriven          failed     the returns centre sent a new parcel (``new_id``)
-discarded         failed     the returns centre threw it away
-================  =========  ==================================================
+==================  =========  ======================================================
+event               state      meaning (parcel picture)
+==================  =========  ======================================================
+enqueued            pending    parcel handed in, tracking number issued
+started             running    a courier picked it up (attempt N)
+progress            running    a tracking scan on the way
+retry_scheduled     pending    delivery failed, redelivery booked after ``delay``
+timed_out           running    the attempt ran past its time limit (verdict follows)
+abandoned           running    the courier vanished mid-delivery (verdict follows)
+completed           completed  signed for
+failed              failed     delivery failed for good (``reason``, ``error``)
+cancelled           failed     the sender called it off (reason ``cancelled``)
+dead_lettered       failed     sent to the returns centre (退件处理中心)
+redriven            failed     the returns centre sent a new parcel (``new_id``)
+discarded           failed     the returns centre threw it away
+duplicate_delivery  (kept)     a courier taken for lost turns up after the outcome:
+                               its late end (``late_event``) is not recorded
+==================  =========  ======================================================
 """
 
 from __future__ import annotations
@@ -53,10 +55,11 @@ EVENT_TYPES = (
     "dead_lettered",
     "redriven",
     "discarded",
+    "duplicate_delivery",
 )
 
 
-ANNOTATIONS = frozenset({"dead_lettered", "redriven", "discarded"})
+ANNOTATIONS = frozenset({"dead_lettered", "redriven", "discarded", "duplicate_delivery"})
 """Events recorded after a terminal state; they never change it."""
 
 # Terminal states are final: once a job is completed or failed, only

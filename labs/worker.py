@@ -183,8 +183,9 @@ class AttemptEnd:
             die_at(self.point, self.horse)
             die_at(f"drift_{self.point}", self.horse)
             if count:
-                for reply, (_, call) in zip(ours, self.appends, strict=True):
-                    events.append_reply(reply, call, self.conn)
+                pairs = zip(ours, self.appends, strict=True)
+                appended = [events.append_reply(reply, call, self.conn) for reply, (_, call) in pairs]
+                self.note_late(appended)
             else:
                 self.append_now()
             errors = [reply for i, reply in enumerate(replies) if isinstance(reply, Exception) and not start <= i < start + count]
@@ -196,8 +197,40 @@ class AttemptEnd:
 
     def append_now(self) -> None:
         """The appends the ordinary way (RQ ended the attempt without executing the pipeline they rode in)."""
-        for _, call in self.appends:
-            events.emit(self.conn, **call)
+        self.note_late([events.emit(self.conn, **call) for _, call in self.appends])
+
+    def note_late(self, appended: list[tuple[str, int]]) -> None:
+        """The log dropped this attempt's end (the job had ended meanwhile): say so, if it was a duplicate delivery."""
+        dropped = [call for (event_id, _), (_, call) in zip(appended, self.appends, strict=True) if not event_id]
+        if dropped and dropped[0]["event"] not in events.ANNOTATIONS:
+            record_duplicate_delivery(self.conn, dropped[0])
+
+
+def record_duplicate_delivery(conn: Any, call: dict[str, Any]) -> bool:
+    """Append ``duplicate_delivery`` for an attempt whose end (``call``, an :func:`events.emit` call) came too late.
+
+    A worker cut off the network is taken for dead once its heartbeat runs out and its job is delivered
+    again; when the link comes back, its own attempt ends too, after the job's outcome. The log keeps
+    that outcome (terminal states are final) and records the late end beside it, visibly, instead of
+    dropping it unseen. Only for an attempt the log saw start and then took for ``abandoned`` (a late
+    end that lost a race with a cancel is no duplicate delivery, and stays dropped); True if recorded.
+    """
+    job_id, worker, attempt = call["job_id"], call.get("worker", ""), call.get("attempt", 0)
+    history = events.job_events(conn, job_id)
+    starts = [i for i, e in enumerate(history) if e.event == "started" and e.worker == worker and e.attempt == attempt]
+    if not starts or not any(e.event == "abandoned" and e.attempt == attempt for e in history[starts[0] :]):
+        return False
+    outcome = events.current_state(conn, job_id) or history[-1].state
+    late = call["event"]
+    fields = {name: call[name] for name in ("engine", "batch") if name in call}
+    events.emit(
+        conn, job_id, "duplicate_delivery", outcome, task=call.get("task", ""), rq_status=call.get("rq_status", ""),
+        attempt=attempt, worker=worker, late_event=late, late_state=call["state"], outcome=outcome,
+        message=f"attempt {attempt} on {worker} ended ({late}) after the job had already ended {outcome}: "
+        "a duplicate delivery, the outcome stands",
+        **fields,
+    )  # fmt: skip
+    return True
 
 
 @dataclass(frozen=True)
