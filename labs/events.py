@@ -22,8 +22,8 @@ cancelled           failed     the sender called it off (reason ``cancelled``)
 dead_lettered       failed     sent to the returns centre (退件处理中心)
 redriven            failed     the returns centre sent a new parcel (``new_id``)
 discarded           failed     the returns centre threw it away
-duplicate_delivery  (kept)     a courier taken for lost turns up after the outcome:
-                               its late end (``late_event``) is not recorded
+duplicate_delivery  (kept)     a courier taken for lost turns up after the parcel went
+                               out again: its late end (``late_event``) is not recorded
 ==================  =========  ======================================================
 """
 

@@ -206,6 +206,13 @@ class AttemptEnd:
             record_duplicate_delivery(self.conn, dropped[0])
 
 
+def taken_for_abandoned(conn: Any, job_id: str, worker: str, attempt: int) -> bool:
+    """Whether the log took ``worker``'s attempt ``attempt`` of the job for abandoned after it started."""
+    history = events.job_events(conn, job_id)
+    starts = [i for i, e in enumerate(history) if e.event == "started" and e.worker == worker and e.attempt == attempt]
+    return bool(starts) and any(e.event == "abandoned" and e.attempt == attempt for e in history[starts[0] :])
+
+
 def record_duplicate_delivery(conn: Any, call: dict[str, Any]) -> bool:
     """Append ``duplicate_delivery`` for an attempt whose end (``call``, an :func:`events.emit` call) came too late.
 
@@ -216,18 +223,16 @@ def record_duplicate_delivery(conn: Any, call: dict[str, Any]) -> bool:
     end that lost a race with a cancel is no duplicate delivery, and stays dropped); True if recorded.
     """
     job_id, worker, attempt = call["job_id"], call.get("worker", ""), call.get("attempt", 0)
-    history = events.job_events(conn, job_id)
-    starts = [i for i, e in enumerate(history) if e.event == "started" and e.worker == worker and e.attempt == attempt]
-    if not starts or not any(e.event == "abandoned" and e.attempt == attempt for e in history[starts[0] :]):
+    if not taken_for_abandoned(conn, job_id, worker, attempt):
         return False
-    outcome = events.current_state(conn, job_id) or history[-1].state
+    outcome = events.current_state(conn, job_id) or "running"  # the redelivery's state: the annotation keeps it
     late = call["event"]
     fields = {name: call[name] for name in ("engine", "batch") if name in call}
     events.emit(
         conn, job_id, "duplicate_delivery", outcome, task=call.get("task", ""), rq_status=call.get("rq_status", ""),
         attempt=attempt, worker=worker, late_event=late, late_state=call["state"], outcome=outcome,
-        message=f"attempt {attempt} on {worker} ended ({late}) after the job had already ended {outcome}: "
-        "a duplicate delivery, the outcome stands",
+        message=f"attempt {attempt} on {worker} ended ({late}) after it was taken for abandoned and delivered "
+        f"again: a duplicate delivery, not recorded (the job is {outcome})",
         **fields,
     )  # fmt: skip
     return True
@@ -509,6 +514,29 @@ class LabWorkerMixin:
         if end is not None and not end.sent:
             end.append_now()
 
+    def _superseded(self, job: Job, event: str, state: str, execution: Any) -> bool:
+        """A late end of an attempt the lab took for abandoned (this worker was cut off): it records nothing in RQ.
+
+        The job was delivered again once this worker's heartbeat ran out, so the redelivery owns its
+        outcome in RQ and in the log. Letting RQ's handler run would re-enqueue a finished job (a
+        retry: one more run the log never sees) or put its status over the redelivery's. Only this
+        attempt's own execution is cleaned up, and its end recorded as ``duplicate_delivery``. RQ names
+        the job's current runner, so one read settles the usual case (still this worker).
+        """
+        if _text(self.connection.hget(job.key, "worker_name")) == self.name:
+            return False
+        if not taken_for_abandoned(self.connection, job.id, self.name, attempt_of(job)):
+            return False
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline, execution)  # no attempt's end booked: nothing rides in it
+            pipeline.execute()
+        getattr(self, "_release_slot_safely", lambda job: None)(job)  # RQ's rate limit slot, as its handlers free it
+        record_duplicate_delivery(self.connection, {"job_id": job.id, "event": event, "state": state, **self._fields(job)})
+        self.log.warning(
+            "Worker %s: job %s was delivered again while this worker was cut off: its end is a duplicate", self.name, job.id
+        )
+        return True
+
     # -- start ------------------------------------------------------------
     def allows(self, job: Job) -> bool:
         """Whether this worker may run ``job``: its function must be in the task catalogue."""
@@ -529,6 +557,8 @@ class LabWorkerMixin:
     # -- success ----------------------------------------------------------
     def handle_job_success(self, job: Job, queue: Any, started_job_registry: Any, execution: Any) -> None:
         """RQ's success handling, with ``completed`` in the same transaction as RQ's ``finished``."""
+        if self._superseded(job, "completed", "completed", execution):
+            return
         self._ending(job, [("completed", "completed", self._fields(job, message="done"))], "after_rq_finish")
         try:
             super().handle_job_success(job, queue, started_job_registry, execution)
@@ -567,6 +597,8 @@ class LabWorkerMixin:
         delay = planned_delay(job) if will_retry else None
         error = "cancelled on request" if reason == "cancelled" else _error_line(exc, exc_string)
         planned = failure_events(job, self.name, reason, error, will_retry, delay, attempt)
+        if self._superseded(job, planned[0][0], planned[0][1], execution):
+            return
         self._ending(job, planned, "after_rq_fail")  # in RQ's transaction that marks it failed, stopped or retried
         try:
             super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)

@@ -19,13 +19,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.worker import Worker
 
 from labs import events, states
 from labs.broker import in_process_connection
 from labs.launcher import python_cmd, spawn
 from labs.session import LabSession
-from labs.task_queue import SERIALIZER
+from labs.task_queue import SERIALIZER, lab_queue
 from labs.testing.accounting import wait_terminal
 from labs.testing.netns import SecondHost, unavailable
 from labs.testing.redis_server import RedisServer, RedisServerMissing
@@ -66,7 +67,7 @@ def shared_redis(second_host: SecondHost, monkeypatch: pytest.MonkeyPatch) -> It
         yield server
 
 
-def _running_on(conn: redis.Redis, worker: str, ids: list[str], min_progress: int = 2) -> str | None:
+def _running_on(conn: redis.Redis, worker: str, ids: list[str], min_progress: int = 1) -> str | None:
     """The job of ``ids`` that ``worker`` runs and has reported ``min_progress`` steps of."""
     for job_id in ids:
         history = events.job_events(conn, job_id)
@@ -81,10 +82,20 @@ def _ends(conn: redis.Redis, job_id: str) -> list[tuple[str, str]]:
     return [(e.event, e.worker) for e in events.job_events(conn, job_id) if e.event != "progress"]
 
 
+LATE_ENDS = {
+    # the far attempt ends well: RQ would record a second success over the redelivery's
+    "success": ("slow_task", {"steps": STEPS, "step_seconds": 1}, "completed"),
+    # the far attempt fails (first attempt only): RQ would book a retry of a finished job, a run the log never sees
+    "failure": ("send_email", {"to": "a@example.com", "subject": "hi", "fail_first": 1, "duration": 20}, "retry_scheduled"),
+}
+
+
 @needs_namespaces
+@pytest.mark.parametrize("late", sorted(LATE_ENDS))
 def test_worker_machine_cut_off_mid_job_is_recovered_and_its_late_end_is_a_duplicate(
-    second_host: SecondHost, shared_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+    late: str, second_host: SecondHost, shared_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    task, params, late_event = LATE_ENDS[late]
     monkeypatch.setenv("LAB_TIME_SCALE", "0.05")  # heartbeat grace 2 s, maintenance every 1 s
     with LabSession(workers=0, kind="fork") as lab:
         conn = lab.conn
@@ -100,7 +111,7 @@ def test_worker_machine_cut_off_mid_job_is_recovered_and_its_late_end_is_a_dupli
         assert pid_alive(int(pid))
 
         retry = {"max_retries": 2, "base": 0}  # redelivered at once: no wait on a scheduler lock the far host holds
-        ids = [lab.submit("slow_task", {"steps": STEPS, "step_seconds": 1}, retry=retry) for _ in range(2)]
+        ids = [lab.submit(task, params, retry=retry) for _ in range(2)]
         cut = wait_until(lambda: _running_on(conn, far, ids), 30, what="the far worker mid-job")
 
         second_host.partition()
@@ -112,12 +123,12 @@ def test_worker_machine_cut_off_mid_job_is_recovered_and_its_late_end_is_a_dupli
             second_host.heal()
 
         # (b) the far worker's late end arrives after the outcome: recorded as a duplicate, not as the outcome
-        late = wait_until(
+        dup = wait_until(
             lambda: [e for e in events.job_events(conn, cut) if e.event == "duplicate_delivery"], 60,
             what="the far worker's late end",
         )  # fmt: skip
-        assert [(e.worker, e.data["late_event"], e.data["outcome"], e.state) for e in late] == [
-            (far, "completed", "completed", "completed")
+        assert [(e.worker, e.data["late_event"], e.data["outcome"], e.state) for e in dup] == [
+            (far, late_event, "completed", "completed")
         ]
 
         # (c) nothing lost, nothing stuck: every job completed, or failed and dead-lettered
@@ -138,9 +149,12 @@ def test_worker_machine_cut_off_mid_job_is_recovered_and_its_late_end_is_a_dupli
         ]  # fmt: skip
         assert names[first_end + 1 :] == [("duplicate_delivery", far)]  # the far worker's end, and nothing after it
         assert events.current_state(conn, cut) == "completed"
-        # RQ's own record ends finished: both attempts finished it and RQ keeps a result of each
+        # RQ's own record is the redelivery's: finished, its one result, no retry booked by the late end
         job = Job.fetch(cut, connection=conn, serializer=SERIALIZER)
-        assert job.get_status() == JobStatus.FINISHED and len(job.results()) == 2
+        assert job.get_status() == JobStatus.FINISHED
+        assert [result.worker_name for result in job.results()] == [near]
+        assert cut.encode() not in conn.lrange(lab_queue(conn).key, 0, -1)
+        assert not conn.zscore(ScheduledJobRegistry(queue=lab_queue(conn)).key, cut)
 
 
 @pytest.mark.parametrize("same_host", [True, False])
