@@ -1,164 +1,70 @@
 """RQ 3.0.0's own test suite against the embedded broker (or Redis), inside a private network namespace.
 
-    sudo .venv/bin/python benchmarks/rq_suite.py              # the embedded broker
-    sudo .venv/bin/python benchmarks/rq_suite.py --redis      # redis-server, for comparison
-    sudo .venv/bin/python benchmarks/rq_suite.py -- -k worker # more arguments for pytest
+    sudo .venv/bin/python benchmarks/rq_suite.py                    # the embedded broker
+    sudo .venv/bin/python benchmarks/rq_suite.py --redis            # redis-server, for comparison
+    sudo .venv/bin/python benchmarks/rq_suite.py --redis --record   # ... and refresh tests/broker/rq_suite_redis.txt
+    sudo .venv/bin/python benchmarks/rq_suite.py --compare          # what CI checks (tests/broker/test_rq_suite.py)
+    sudo .venv/bin/python benchmarks/rq_suite.py -- -k worker       # more arguments for pytest
+    sudo .venv/bin/python benchmarks/rq_suite.py --load 4 --files test_worker_pool.py -- -k test_reap_workers
+                                                                    # ... with 4 busy-loop processes running
 
-RQ's sdist ships its tests (``pip download rq==3.0.0 --no-binary :all: --no-deps``);
-they expect a server at ``127.0.0.1:6379``. A network namespace (``ip netns``,
-root needed) has a loopback of its own, so there the broker can take that
-address without touching a Redis the machine already runs on it. The script
-prints pytest's summary and the passed / failed / skipped counts, and exits
-non-zero if a test failed.
+Prints the failures and the passed / failed / skipped counts with the time
+taken, and exits non-zero if a test failed (with ``--compare``: if a test that
+passes on Redis fails on the embedded broker, rerun and all; see
+:mod:`labs.testing.rq_suite`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
-import shutil
-import signal
 import subprocess
 import sys
-import tarfile
-import tempfile
-import time
-import uuid
-from pathlib import Path
-from typing import Any
 
-from labs.settings import REPO_ROOT
-
-RQ_VERSION = "3.0.0"
-CACHE = REPO_ROOT / "artifacts" / "rq-suite"
-
-
-def sdist() -> Path:
-    """RQ's source tree (downloaded once with pip into ``artifacts/rq-suite``)."""
-    tree = CACHE / f"rq-{RQ_VERSION}"
-    if not (tree / "tests").is_dir():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", f"rq=={RQ_VERSION}", "--no-binary", ":all:", "--no-deps", "-d", str(CACHE)],
-            check=True,
-        )
-        with tarfile.open(CACHE / f"rq-{RQ_VERSION}.tar.gz") as archive:
-            archive.extractall(CACHE, filter="data")
-    return tree
-
-
-def in_ns(ns: str, *cmd: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, *cmd]
-
-
-def wait_for_port(ns: str, timeout: float = 30) -> None:
-    probe = "import socket,sys; socket.create_connection(('127.0.0.1', 6379), 1).close()"
-    deadline = time.monotonic() + timeout
-    while subprocess.run(in_ns(ns, sys.executable, "-c", probe), capture_output=True).returncode != 0:
-        if time.monotonic() > deadline:
-            raise SystemExit("the server did not come up on 127.0.0.1:6379 inside the namespace")
-        time.sleep(0.2)
-
-
-RESULT = re.compile(r"^(tests/\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)")
-RUNNING = re.compile(r"^(tests/\S+::\S+) ")
-HANG_SECONDS = 180
-"""A test that takes longer is stopped (pytest-timeout's thread method: RQ's own SIGALRM defeats the signal one)."""
-
-
-def kill_leftovers(ns: str, keep: int | None) -> None:
-    """Kill what a hung test left running in the namespace (a forked worker), all but the server ``keep``."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    for pid in (int(p) for p in out.stdout.split()):
-        if pid != keep:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def run_file(
-    ns: str, tree: Path, env: dict[str, str], test_file: str, results: dict[str, str], log: Any, extra: list[str], server_pid: int
-) -> None:
-    """Run one of RQ's test files; a test that hangs is recorded as ``hung`` and the file goes on without it."""
-    while True:
-        skip = [arg for test_id in results if test_id.startswith(test_file + "::") for arg in ("--deselect", test_id)]
-        cmd = in_ns(ns, sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-o", "addopts=", "--timeout",
-                    str(HANG_SECONDS), "--timeout-method", "thread", test_file, *skip, *extra)  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        current = None
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            found = RESULT.match(line)
-            if found:
-                outcome = found.group(2).lower()
-                results[found.group(1)] = {"xfail": "skipped", "xpass": "passed"}.get(outcome, outcome)
-                current = None
-            elif RUNNING.match(line):
-                current = RUNNING.match(line).group(1)  # type: ignore[union-attr]
-        proc.wait()
-        log.flush()
-        if current is None or current in results:  # the file ran to its end
-            return
-        results[current] = "hung"  # the timeout thread ended the run inside this test
-        print(f"hung: {current}", flush=True)
-        kill_leftovers(ns, keep=server_pid)
+from labs.testing import rq_suite
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis", action="store_true", help="run redis-server instead of the embedded broker")
     parser.add_argument("--files", default="test_*.py", help="which of RQ's test files (a glob in its tests/)")
+    parser.add_argument("--record", action="store_true", help="with --redis: write the outcomes to the baseline file")
+    parser.add_argument("--compare", action="store_true", help="the embedded broker against the recorded Redis baseline")
+    parser.add_argument("--load", type=int, default=0, help="this many busy-loop processes run meanwhile (a loaded machine)")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        raise SystemExit("needs root and iproute2's `ip` (for `ip netns`)")
-    tree = sdist()
-    ns = f"lab-rq-{uuid.uuid4().hex[:8]}"
-    state = Path(tempfile.mkdtemp(prefix="lab-rq-suite-"))
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    server = None
+    if reason := rq_suite.namespaces_unavailable():
+        raise SystemExit(reason)
+    server: rq_suite.Server = "redis" if args.redis else "embedded"
+    print(f"RQ {rq_suite.RQ_VERSION}'s tests against {server} at 127.0.0.1:6379 in a network namespace", flush=True)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
-        subprocess.run(in_ns(ns, "ip", "link", "set", "lo", "up"), check=True)
-        env = {**os.environ, "LAB_STATE_DIR": str(state), "LAB_BROKER_SNAPSHOT_SECONDS": "0"}
-        env.pop("REDIS_URL", None)
-        if args.redis:
-            cmd = in_ns(ns, "redis-server", "--port", "6379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-        else:
-            cmd = in_ns(ns, sys.executable, "-m", "labs", "broker", "--host", "127.0.0.1", "--port", "6379", "--fresh")
-        log = open(state / "server.log", "wb")  # noqa: SIM115 - closed in finally
-        server = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(ns)
-        which = "redis-server" if args.redis else "the embedded broker"
-        print(f"RQ {RQ_VERSION}'s tests against {which} at 127.0.0.1:6379 in network namespace {ns}", flush=True)
-        # RQ's subprocess tests run its `rq` and `rqworker` scripts: this Python's bin folder comes first
-        bin_dir = str(Path(sys.executable).parent)
-        test_env = {**os.environ, "PYTHONPATH": str(tree), "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-        test_env.pop("REDIS_URL", None)
-        results: dict[str, str] = {}
-        files = sorted(str(f.relative_to(tree)) for f in (tree / "tests").glob(args.files))
-        log_path = state / "pytest.log"
-        with open(log_path, "w") as log_file:
-            for test_file in files:
-                run_file(ns, tree, test_env, test_file, results, log_file, args.pytest_args, server.pid)
-        counts = {
-            kind: sum(1 for r in results.values() if r == kind) for kind in ("passed", "failed", "error", "skipped", "hung")
-        }
-        for test_id, outcome in sorted(results.items()):
-            if outcome in ("failed", "error", "hung"):
-                print(f"{outcome.upper():7} {test_id}")
-        print(", ".join(f"{kind} {n}" for kind, n in counts.items()), f"(pytest output: {log_path})")
-        return 0 if not (counts["failed"] or counts["error"] or counts["hung"]) else 1
+        run = rq_suite.run(server, files=args.files, pytest_args=args.pytest_args)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        kill_leftovers(ns, keep=None)
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    for test_id, outcome in sorted(run.results.items()):
+        if outcome in ("failed", "error", "hung"):
+            print(f"{outcome.upper():7} {test_id}")
+    print(run.summary(), f"(pytest output: {run.log})")
+    if run.lingered:
+        print(f"left processes running (killed): {', '.join(run.lingered)}")
+    if args.record:
+        if not args.redis:
+            raise SystemExit("--record records a Redis run: add --redis")
+        again = rq_suite.recheck_on(run, "redis")
+        rq_suite.write_baseline(run)
+        print(f"recorded {rq_suite.BASELINE}" + (f" (passed when run again: {', '.join(again)})" if again else ""))
+    if args.compare:
+        suspects = rq_suite.not_passing(rq_suite.read_baseline(), run)
+        verdict = rq_suite.recheck(suspects)
+        print(f"passed on Redis, not on the embedded broker: {suspects or 'none'}")
+        print(f"  passed when run again: {verdict.passed_again or 'none'}")
+        print(f"  fail on Redis here too: {verdict.on_both or 'none'}")
+        print(f"  the embedded broker's fault: {verdict.embedded_only or 'none'}")
+        return 1 if verdict.embedded_only else 0
+    counts = run.counts()
+    return 0 if not (counts["failed"] or counts["error"] or counts["hung"]) else 1
 
 
 if __name__ == "__main__":

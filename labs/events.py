@@ -89,7 +89,23 @@ if ARGV[4] == '1' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2]) end
 return {id, seq, redis.call('EXISTS', KEYS[5])}
 """
 
+# The index sweep: KEYS are the job index, the state index and the owners, then each job's stream and RQ record;
+# ARGV the job ids. A job none of whose two is left is dropped from the three, in the same step as the check.
+_FORGET_LUA = """
+local gone = 0
+for i, id in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[2 + 2 * i], KEYS[3 + 2 * i]) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    gone = gone + 1
+  end
+end
+return gone
+"""
+
 _scripts: dict[int, Any] = {}
+_forget_scripts: dict[int, Any] = {}
 
 
 def _maxlen() -> int:
@@ -415,8 +431,38 @@ def current_state(conn: redis.Redis, job_id: str) -> str | None:
     return _text(value) if value is not None else None
 
 
+def forget_expired(conn: redis.Redis, *, now: float | None = None, limit: int = 10_000, page: int = 500) -> int:
+    """Drop the job index's, the state index's and the owners' entries of the jobs that have expired; how many.
+
+    These hold one entry a job and have no TTL of their own, so they would grow
+    for ever. A job has expired once its event stream (``LAB_EVENT_TTL`` after
+    its last event) and RQ's record (``LAB_RESULT_TTL`` after it finished) are
+    both gone: what :func:`labs.jobs.job_view` then calls an unknown job, so
+    counts, which read the state index, stay what ``GET /tasks?state=`` lists.
+    Only entries enqueued more than ``LAB_EVENT_TTL`` ago can be due; at most
+    ``limit`` of them, oldest first, are looked at (a live one is stepped over).
+    """
+    key = id(conn.connection_pool)
+    script = _forget_scripts.get(key)
+    if script is None:
+        script = _forget_scripts[key] = conn.register_script(_FORGET_LUA)
+    horizon = (time.time() if now is None else now) - _ttl()
+    dropped = offset = seen = 0
+    while seen < limit:
+        ids = [_text(raw) for raw in conn.zrangebyscore(keys.JOB_INDEX, "-inf", horizon, start=offset, num=page)]
+        if not ids:
+            break
+        seen += len(ids)
+        job_keys = [k for job_id in ids for k in (keys.job_stream(job_id), keys.rq_job(job_id))]
+        gone = int(script(keys=[keys.JOB_INDEX, keys.JOB_STATES, keys.OWNERS, *job_keys], args=ids))
+        dropped += gone
+        offset += len(ids) - gone  # the live ones stay in front: the next page starts after them
+    return dropped
+
+
 def state_counts(conn: redis.Redis) -> dict[str, int]:
-    """How many jobs are in each state, from the event log's state index."""
+    """How many jobs are in each state, from the event log's state index (expired jobs dropped first)."""
+    forget_expired(conn, limit=1000)
     counts: dict[str, int] = {}
     for _, value in conn.hscan_iter(keys.JOB_STATES, count=2000):
         state = _text(value)

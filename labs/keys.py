@@ -8,10 +8,10 @@ GLOBAL_STREAM = f"{PREFIX}:events"
 """The global lifecycle stream (capped): the dashboard's firehose."""
 
 JOB_STATES = f"{PREFIX}:states"
-"""Hash: job id -> current state, kept by the event log."""
+"""Hash: job id -> current state, kept by the event log (an entry goes with its job: ``events.forget_expired``)."""
 
 JOB_INDEX = f"{PREFIX}:jobs"
-"""Sorted set: job id -> enqueue time, kept by the event log."""
+"""Sorted set: job id -> enqueue time, kept by the event log (an entry goes with its job: ``events.forget_expired``)."""
 
 OWNERS = f"{PREFIX}:owners"
 """Hash: job or batch id -> the student it belongs to (classroom mode; see ``students.py``)."""
@@ -40,6 +40,11 @@ RECONCILE_CURSOR = f"{PREFIX}:reconcile:cursor"
 def job_stream(job_id: str) -> str:
     """The per-job lifecycle stream."""
     return f"{PREFIX}:events:{job_id}"
+
+
+def rq_job(job_id: str) -> str:
+    """RQ's own record of a job (RQ writes it; read here so that the index keeps a job RQ still holds)."""
+    return f"rq:job:{job_id}"
 
 
 def engine_key(engine: str, *parts: str) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import redis
 
+from . import events
 from .errors import LabError
 from .keys import JOB_STATES, OWNERS, STUDENT_TOKENS, STUDENTS
 from .settings import settings
@@ -142,7 +143,8 @@ def jobs_of(conn: redis.Redis, student: str) -> list[str]:
 
 
 def state_counts(conn: redis.Redis, student: str) -> dict[str, int]:
-    """How many of ``student``'s jobs are in each state."""
+    """How many of ``student``'s jobs are in each state (expired jobs dropped first, as the listing skips them)."""
+    events.forget_expired(conn, limit=1000)
     counts: dict[str, int] = {}
     ids = jobs_of(conn, student)
     for raw in conn.hmget(JOB_STATES, ids) if ids else []:

@@ -393,6 +393,10 @@ class LabWorkerMixin:
             self._reclaim_dead_scheduler_lock()
         except Exception:  # never let a housekeeping extra stop the worker
             self.log.exception("Worker %s: could not check the scheduler lock", self.name)
+        try:
+            events.forget_expired(self.connection)  # the lab's job index would grow for ever
+        except Exception:
+            self.log.exception("Worker %s: could not trim the job index", self.name)
         super().run_maintenance_tasks()
 
     def clean_registries(self) -> None:

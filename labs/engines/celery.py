@@ -796,6 +796,7 @@ def _watch(app: Celery, stop: threading.Event) -> None:
             if time.monotonic() - last_sweep >= every:
                 last_sweep = time.monotonic()
                 sweep_lost(conn)
+                events.forget_expired(conn)  # the lab's job index would grow for ever
         except redis.exceptions.RedisError:
             continue  # the broker is away: the next beat tries again
 
