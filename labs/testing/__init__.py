@@ -20,7 +20,7 @@ package imports it. One module per tool:
 ``netns``           :class:`SecondHost`: a network namespace with its own veth and host name
                     (a second machine), whose link can be cut and healed (a partition)
 ``waiting``         :func:`wait_until`: poll a condition with a deadline
-``environment``     :func:`env`: environment variables for a block (the benchmark's settings)
+``children``        :func:`die_with_parent`: child processes that do not outlive their test
 ``rq_suite``        :func:`rq_suite.run`: RQ's own test suite against the embedded broker or
                     redis-server in a private network namespace, and its Redis baseline
 ==================  ===========================================================

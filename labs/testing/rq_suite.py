@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
-from ..settings import REPO_ROOT
+from ..settings import REPO_ROOT, child_environment
 
 RQ_VERSION = "3.0.0"
 CACHE = REPO_ROOT / "artifacts" / "rq-suite"
@@ -134,7 +134,7 @@ def namespace(server: Server, state: Path) -> Iterator[tuple[str, int]]:
     proc = None
     try:
         subprocess.run(_in_ns(ns, "ip", "link", "set", "lo", "up"), check=True)
-        env = {**os.environ, "LAB_STATE_DIR": str(state), "LAB_BROKER_SNAPSHOT_SECONDS": "0"}
+        env = child_environment({"LAB_STATE_DIR": str(state), "LAB_BROKER_SNAPSHOT_SECONDS": "0"})
         env.pop("REDIS_URL", None)
         if server == "redis":
             cmd = _in_ns(ns, "redis-server", "--port", "6379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
@@ -183,7 +183,8 @@ def run(
     else:
         by_file = {str(f.relative_to(tree)): [] for f in sorted((tree / "tests").glob(files))}
     # RQ's subprocess tests run its `rq` and `rqworker` scripts: this Python's bin folder comes first
-    env = {**os.environ, "PYTHONPATH": str(tree), "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    env = child_environment({"PYTHONPATH": str(tree)})
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.pop("REDIS_URL", None)
     result = Run(server, log=log_path or state / f"{server}-pytest.log")
     started = time.monotonic()
