@@ -51,8 +51,12 @@ def handbook_order(index: DocumentIndex, embedder: Embedder, query: str) -> list
 
 def rank(index: DocumentIndex, embedder: Embedder, query: str, slug: str) -> int | None:
     """Where the topic's handbook comes for ``query`` (1 = first); None if nothing matches at all."""
-    order = [found for found, _ in handbook_order(index, embedder, query)]
-    return order.index(slug) + 1 if slug in order else None
+    return _place(handbook_order(index, embedder, query), slug)
+
+
+def _place(order: list[tuple[str, float]], slug: str | None) -> int | None:
+    slugs = [found for found, _ in order]
+    return slugs.index(slug) + 1 if slug in slugs else None
 
 
 def model_embedder() -> Embedder:
@@ -104,10 +108,8 @@ class Comparison:
         by: dict[str, dict[str, Any]] = {}
         for label, embedder in self.embedders.items():
             order = handbook_order(self.index, embedder, query)
-            slugs = [slug for slug, _ in order]
-            found = slugs.index(handbook) + 1 if handbook in slugs else None
             top, score = order[0] if order else (None, None)
-            by[label] = {"rank": found, "top": top, "score": score}
+            by[label] = {"rank": _place(order, handbook), "top": top, "score": score}
         return {"kind": kind, "query": query, "handbook": handbook, **by}
 
     def answers(self, queries: list[SampleQuery] | None = None) -> list[dict[str, Any]]:

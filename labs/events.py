@@ -104,8 +104,7 @@ end
 return gone
 """
 
-_scripts: dict[int, Any] = {}
-_forget_scripts: dict[int, Any] = {}
+_scripts: dict[tuple[int, str], Any] = {}
 
 
 def _maxlen() -> int:
@@ -116,11 +115,11 @@ def _ttl() -> int:
     return settings().event_ttl
 
 
-def _script(conn: redis.Redis) -> Any:
-    key = id(conn.connection_pool)
+def _script(conn: redis.Redis, lua: str = _APPEND_LUA) -> Any:
+    key = (id(conn.connection_pool), lua)
     script = _scripts.get(key)
     if script is None:
-        script = _scripts[key] = conn.register_script(_APPEND_LUA)
+        script = _scripts[key] = conn.register_script(lua)
     return script
 
 
@@ -442,10 +441,7 @@ def forget_expired(conn: redis.Redis, *, now: float | None = None, limit: int = 
     Only entries enqueued more than ``LAB_EVENT_TTL`` ago can be due; at most
     ``limit`` of them, oldest first, are looked at (a live one is stepped over).
     """
-    key = id(conn.connection_pool)
-    script = _forget_scripts.get(key)
-    if script is None:
-        script = _forget_scripts[key] = conn.register_script(_FORGET_LUA)
+    script = _script(conn, _FORGET_LUA)
     horizon = (time.time() if now is None else now) - _ttl()
     dropped = offset = seen = 0
     while seen < limit:
