@@ -7,7 +7,9 @@
 Both sides run the same worker class (SimpleWorker by default, ``--kind fork``
 for the forking Worker) in burst mode over the same broker; the queue is filled
 first, then only the draining is timed. The lab's side pays for its lifecycle
-events (started, completed) on every job; the goal is a ratio >= 0.8.
+events (started, completed) on every job; the goal is a ratio >= 0.8. Each round runs the two sides back
+to back, alternating who goes first; it prints each side's median and the median of the rounds' own
+ratios, which drifting load on a shared machine moves less.
 
 With ``--engine celery`` both sides are Celery worker processes (``--kind simple``: the solo pool,
 ``fork``: prefork with one child) started on a filled queue; the draining is timed from the
@@ -160,6 +162,8 @@ def main() -> None:
     print(f"{f'bare {name} (jobs/s)':24}{b:10.1f}   {', '.join(f'{x:.1f}' for x in bare):>27}")
     print(f"{'lab      (jobs/s)':24}{la:10.1f}   {', '.join(f'{x:.1f}' for x in lab):>27}")
     print(f"ratio lab / bare: {la / b:.2f}   (goal >= 0.80)")
+    paired = sorted(x / y for x, y in zip(lab, bare, strict=True))  # each round's two sides ran back to back
+    print(f"ratio of each round: {', '.join(f'{r:.2f}' for r in paired)}   median {statistics.median(paired):.2f}")
 
 
 if __name__ == "__main__":
