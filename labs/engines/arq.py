@@ -557,8 +557,12 @@ KINDS = ("async",)
 
 
 def make_worker(url: str, name: str, *, burst: bool = False, max_jobs: int | None = None, **kwargs: Any) -> LabArqWorker:
-    """An ARQ worker on ``url`` with the lab's hooks (it runs in this process: :meth:`LabArqWorker.run`)."""
+    """An ARQ worker on ``url`` with the lab's hooks (it runs in this process: :meth:`LabArqWorker.run`).
+
+    ``kwargs`` go to ARQ's ``Worker``; a ``poll_delay`` there replaces the lab's (benchmarks/throughput.py
+    gives both sides the same one)."""
     jobs = max_jobs or settings().arq_max_jobs
+    delay = kwargs.pop("poll_delay", None) or poll_delay()
     _WORKER.update({"name": name, "pid": os.getpid(), "kind": "async", "engine": ENGINE, "queue": queue(), "url": url,
                     "max_jobs": jobs})  # fmt: skip
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -575,7 +579,7 @@ def make_worker(url: str, name: str, *, burst: bool = False, max_jobs: int | Non
         max_jobs=jobs,
         job_timeout=job_timeout() + 1.0,  # the lab's per-job timeout (at most job_timeout()) fires first
         keep_result=RESULT_TTL,
-        poll_delay=poll_delay(),
+        poll_delay=delay,
         allow_abort_jobs=True,
         job_serializer=dumps,
         job_deserializer=loads,
