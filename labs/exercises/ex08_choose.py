@@ -1,6 +1,7 @@
-"""练习 8：WebSocket、SSE 还是轮询？ / Exercise 8: WebSocket, SSE or polling?
+"""练习 8：WebSocket、SSE 还是轮询？RQ、Celery 还是 ARQ？ / Exercise 8: WebSocket, SSE or polling? RQ, Celery or ARQ?
 
-课程 / lesson: notebooks/09_comparison.ipynb（还有 / and notebooks/11 的三个场景 / the three scenarios）
+课程 / lesson: notebooks/09_comparison.ipynb、notebooks/10_celery_arq_rq.ipynb
+（还有 / and notebooks/11 的三个场景 / the three scenarios）
 检查 / check:  python -m labs check ex08
 
 中文
@@ -24,6 +25,17 @@
 选择是 ``"websocket"``、``"sse"`` 或 ``"polling"`` 之一（小写）。理由用一句话（中文或英文都行）
 说出决定性的那个性质：双向（bidirectional）、单向推送（one-way push）、或者简单/不频繁（simple, infrequent）。
 要按这两个性质来判断，不要按名字：检查程序还会用你没见过的场景来测。
+
+第二部分：选队列。写 ``choose_engine(need) -> (引擎, 理由)``，引擎是 ``"rq"``、``"celery"`` 或 ``"arq"``。
+``need`` 是 ``NEEDS`` 里那样的字典，三个性质：
+
+- ``"io_bound"``：很多作业都在等别的服务（I/O），一个 Worker 进程要把这些等待叠在一起；
+- ``"start_now"``：作业提交后要马上开始（点一下按钮，课堂演示），不能等队列的下一次轮询；
+- ``"web_monitor"``：运维要一个现成的网页，看每个 Worker 和每个任务（种子文档表格里的“监控”一行）。
+
+检查程序不看关键词，而是**当场测量你选的引擎**：在真正的 Worker 进程上跑 20 个各等一次的作业、
+量提交到开始的延迟、看装了哪些监控工具。你选的引擎测出来满足需要，就算对（可能不止一个答案）。
+第 10 课测过的表格就是线索。
 
 English
 -------
@@ -50,6 +62,18 @@ The choice is one of ``"websocket"``, ``"sse"`` or ``"polling"`` (lower case). T
 sentence (Chinese or English) that names the deciding property: bidirectional, one-way push, or
 simple/infrequent. Decide from those two properties, not from the name: the check also asks
 about scenarios you have not seen.
+
+Part two, the queue. Write ``choose_engine(need) -> (engine, reason)``, the engine one of ``"rq"``,
+``"celery"`` or ``"arq"``. ``need`` is a dict like those in ``NEEDS``, with three properties:
+
+- ``"io_bound"``: many jobs that each wait on another service (I/O); one worker process should overlap the waits;
+- ``"start_now"``: a job must start the moment it is submitted (a click, a demo in class), not at the queue's next poll;
+- ``"web_monitor"``: operations want a ready-made web page of every worker and task (the seed table's monitoring row).
+
+The check reads no keywords: it **measures the engine you chose**, on real worker processes — 20 jobs that
+each wait once, the delay from submit to start, which monitoring tools are installed. If the engine you
+chose meets the need as measured, it is right (there may be more than one right answer). Lesson 10's
+measured table is the clue.
 """
 
 from __future__ import annotations
@@ -76,6 +100,24 @@ SCENARIOS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+NEEDS: list[dict[str, Any]] = [
+    {"name": "api_fanout", "zh": "每个作业都去调用外部 API，等它回答（I/O）；代码本来就是 async",
+     "en": "each job calls an outside API and waits for its answer (I/O); the code is async already",
+     "io_bound": True, "start_now": False, "web_monitor": False},
+    {"name": "class_demo", "zh": "老师点一下“寄出”，全班要马上看到作业开始",
+     "en": "the instructor clicks send: the class must see the job start at once",
+     "io_bound": False, "start_now": True, "web_monitor": False},
+    {"name": "ops_page", "zh": "运维要一个现成的网页，看每个 Worker、每个任务的状态",
+     "en": "operations want a ready-made web page of every worker and task",
+     "io_bound": False, "start_now": False, "web_monitor": True},
+]  # fmt: skip
+
+
 def choose(scenario: dict[str, Any]) -> tuple[str, str]:
     """("websocket" | "sse" | "polling", the reason in one sentence)."""
+    raise NotImplementedError("写在这里 / your code here")
+
+
+def choose_engine(need: dict[str, Any]) -> tuple[str, str]:
+    """("rq" | "celery" | "arq", the reason in one sentence)."""
     raise NotImplementedError("写在这里 / your code here")

@@ -40,7 +40,7 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
 def test_solution_passes_and_stub_fails_with_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ex08", "--solution"]) == 0
     out = capsys.readouterr().out
-    assert "4/4 checks passed" in out and "参考答案 / reference solution" in out
+    assert "7/7 checks passed" in out and "参考答案 / reference solution" in out
     assert main(["ex08", "ex01"]) == 1
     captured = capsys.readouterr()
     assert captured.out.count(NOT_WRITTEN) == 2

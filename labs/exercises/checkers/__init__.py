@@ -60,7 +60,13 @@ EXERCISES: dict[str, Exercise] = {
             "server",
         ),
         Exercise("ex07_redrive", "死信队列：修好再投递", "dead-letter redrive that fixes the input", LESSONS["dlq"], "jobs"),
-        Exercise("ex08_choose", "WebSocket、SSE 还是轮询", "WebSocket, SSE or polling?", LESSONS["comparison"], "function"),
+        Exercise(
+            "ex08_choose",
+            "WebSocket、SSE 还是轮询；RQ、Celery 还是 ARQ",
+            "WebSocket, SSE or polling; RQ, Celery or ARQ?",
+            LESSONS["comparison"],
+            "jobs",
+        ),
     )
 }
 

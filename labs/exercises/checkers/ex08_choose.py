@@ -1,11 +1,16 @@
-"""Checks for exercise 8: WebSocket, SSE or polling, against the seed's selection advice."""
+"""Checks for exercise 8: WebSocket, SSE or polling, against the seed's selection advice; RQ, Celery or ARQ,
+against what the chosen engine does when measured (real worker processes, the lab's event log)."""
 
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 from types import ModuleType
 from typing import Any
 
+from ...lessons import race
+from ...session import LabSession
+from ...settings import environment
 from ..grading import Fail, Grader, expect, short
 
 LIMIT = 10.0
@@ -110,8 +115,34 @@ WHY = {
 }
 PROPERTY = {"websocket": "bidirectional / 双向", "sse": "one-way push / 单向推送", "polling": "simple, infrequent / 简单、不频繁"}
 
+ENGINES = ("rq", "celery", "arq")
+IO_JOBS = 20
+"""Jobs of one wait each, submitted together to one worker process of the chosen engine."""
+IO_MAX_WAITS = 10.0
+"""An io_bound need: those jobs overlapped, in at most this many waits (one at a time takes about 20)."""
+START_MAX_MS = 100.0
+"""A start_now need: median milliseconds from submit to ``started`` (real time, LAB_TIME_SCALE=1)."""
+START_JOBS = 8
+MONITORS = {"celery": "flower", "rq": "rq-dashboard", "arq": ""}
+"""The web monitor each engine's users install (ARQ has none); the check asks which is installed here."""
+
+UNSEEN_NEEDS: list[dict[str, Any]] = [
+    {"name": "crawler", "zh": "爬虫：一千个网页，每个都在等网络",
+     "en": "a crawler: a thousand pages, each waiting on the network",
+     "io_bound": True, "start_now": False, "web_monitor": False},
+    {"name": "kiosk", "zh": "自助机：按下按钮，马上打印小票",
+     "en": "a kiosk: press the button, the receipt prints at once",
+     "io_bound": False, "start_now": True, "web_monitor": False},
+    {"name": "nightly", "zh": "每晚清理一次旧文件",
+     "en": "clean up old files once a night",
+     "io_bound": False, "start_now": False, "web_monitor": False},
+]  # fmt: skip
+
+_measured: dict[tuple[str, str], float] = {}
+"""(engine, what) -> figure: an engine is measured once per process, whoever's answer asks."""
+
 REQUIRED = ("choose", "SCENARIOS")
-"""What the exercise file must define."""
+"""What the exercise file must define (part two's ``choose_engine`` and ``NEEDS`` are checked by its own checks)."""
 
 
 def _answer(module: ModuleType, scenario: dict[str, Any]) -> tuple[str, str]:
@@ -184,3 +215,112 @@ def check(module: ModuleType, g: Grader) -> None:
                     f"用 client_sends 和 watched_live 来判断，不要按名字 / decide from client_sends and watched_live; "
                     f"{WHY[want]}",
                 )
+
+    needs = list(module.NEEDS) if isinstance(getattr(module, "NEEDS", None), list) else []
+    engines: dict[str, str] = {}
+
+    @g.check("choose_engine 返回（引擎，理由） / choose_engine returns (engine, reason)", limit=LIMIT)
+    def _() -> None:
+        expect(
+            callable(getattr(module, "choose_engine", None)),
+            "the exercise file has no choose_engine (part two)",
+            "写第二部分：choose_engine(need) / write part two: choose_engine(need)",
+        )
+        expect(needs, "the exercise file has no NEEDS list", "不要删掉 NEEDS / keep the NEEDS list")
+        for need in [*needs, *UNSEEN_NEEDS]:
+            engines[need["name"]] = _engine_answer(module, need)
+
+    @g.check("测出来满足需要 / the engine you chose meets each need, measured")
+    def _() -> None:
+        expect(engines, "choose_engine did not answer (see the check above)", "先让 choose_engine 跑通 / make it work first")
+        for need in needs:
+            _meets(need, engines[need["name"]])
+
+    @g.check("没见过的需要也测 / new needs, measured too")
+    def _() -> None:
+        expect(engines, "choose_engine did not answer (see the check above)", "先让 choose_engine 跑通 / make it work first")
+        for need in UNSEEN_NEEDS:
+            _meets(need, engines[need["name"]])
+
+
+def _engine_answer(module: ModuleType, need: dict[str, Any]) -> str:
+    got = module.choose_engine(copy.deepcopy(need))
+    name = need["name"]
+    expect(
+        isinstance(got, tuple | list) and len(got) == 2,
+        f"choose_engine({name}) returned {short(got)}",
+        'return a pair: ("rq", "reason ...")',
+    )
+    engine, reason = got
+    expect(
+        isinstance(engine, str) and engine in ENGINES,
+        f"choose_engine({name}) chose {engine!r}",
+        '引擎是 "rq"、"celery" 或 "arq"（小写） / the engine is "rq", "celery" or "arq" (lower case)',
+    )
+    expect(
+        isinstance(reason, str) and len(reason.strip()) >= 4,
+        f"choose_engine({name}) gave the reason {reason!r}",
+        "用一句话说明理由 / give the reason in one sentence",
+    )
+    return engine
+
+
+def _session(engine: str, scale: str) -> Any:
+    return environment(LAB_TIME_SCALE=scale, LAB_QUEUE=f"check-ex08-{engine}")
+
+
+def io_waits(engine: str) -> float:
+    """How many waits ``IO_JOBS`` one-wait jobs take on one worker process of ``engine`` (measured once)."""
+    if (engine, "io") not in _measured:
+        with _session(engine, "0.05"), LabSession(workers=1, kind=race.KINDS[engine], engine=engine) as lab:
+            _measured[engine, "io"] = race.io_wall(lab, IO_JOBS)[1]
+    return _measured[engine, "io"]
+
+
+def start_ms(engine: str) -> float:
+    """Median milliseconds from submit to ``started`` on an idle worker of ``engine`` (measured once)."""
+    if (engine, "start") not in _measured:
+        with _session(engine, "1"), LabSession(workers=1, kind=race.KINDS[engine], engine=engine) as lab:
+            _measured[engine, "start"] = race.start_latency(lab, START_JOBS, gap=0.05)[0]
+    return _measured[engine, "start"]
+
+
+def monitor(engine: str) -> str:
+    """The web monitor installed here for ``engine``, or ''."""
+    dist = MONITORS[engine]
+    if not dist:
+        return ""
+    try:
+        importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    return dist
+
+
+def _meets(need: dict[str, Any], engine: str) -> None:
+    name = f"{need['name']} ({need['zh']})"
+    if need.get("io_bound"):
+        waits = io_waits(engine)
+        expect(
+            waits <= IO_MAX_WAITS,
+            f"for {name} you chose {engine}: {IO_JOBS} jobs that each wait once took {waits:.1f} waits on one {engine} "
+            f"worker process (measured just now); the need is to overlap them, at most {IO_MAX_WAITS:g} waits",
+            "RQ 的一个 Worker、Celery 的 solo 池一次只做一件；ARQ 的事件循环同时等 max_jobs 件 / one RQ worker or "
+            "Celery solo pool runs one job at a time; ARQ's event loop waits on max_jobs of them together",
+        )
+    if need.get("start_now"):
+        ms = start_ms(engine)
+        expect(
+            ms <= START_MAX_MS,
+            f"for {name} you chose {engine}: its jobs started {ms:.0f} ms after submit (median of {START_JOBS}, "
+            f"measured just now); the need is at most {START_MAX_MS:g} ms",
+            "ARQ 每 0.5 秒才看一次队列（poll_delay）；RQ 和 Celery 阻塞等待，作业马上开始 / ARQ looks at its queue "
+            "every 0.5 s (poll_delay); RQ and Celery block on it and start a job at once",
+        )
+    if need.get("web_monitor"):
+        why = "ARQ has none" if engine == "arq" else f"{MONITORS[engine]} is not installed; RQ ships `rq info`, a command line"
+        expect(
+            monitor(engine),
+            f"for {name} you chose {engine}: no web monitor for {engine} is installed here ({why})",
+            "Celery 的 Flower 就是种子文档“监控”一行写的 / Celery's Flower is the seed table's monitoring row",
+        )

@@ -1,4 +1,4 @@
-"""参考答案 / reference solution: exercise 8, WebSocket, SSE or polling."""
+"""参考答案 / reference solution: exercise 8, WebSocket, SSE or polling; RQ, Celery or ARQ."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ SCENARIOS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+NEEDS: list[dict[str, Any]] = [
+    {"name": "api_fanout", "zh": "每个作业都去调用外部 API，等它回答（I/O）；代码本来就是 async",
+     "en": "each job calls an outside API and waits for its answer (I/O); the code is async already",
+     "io_bound": True, "start_now": False, "web_monitor": False},
+    {"name": "class_demo", "zh": "老师点一下“寄出”，全班要马上看到作业开始",
+     "en": "the instructor clicks send: the class must see the job start at once",
+     "io_bound": False, "start_now": True, "web_monitor": False},
+    {"name": "ops_page", "zh": "运维要一个现成的网页，看每个 Worker、每个任务的状态",
+     "en": "operations want a ready-made web page of every worker and task",
+     "io_bound": False, "start_now": False, "web_monitor": True},
+]  # fmt: skip
+
+
 def choose(scenario: dict[str, Any]) -> tuple[str, str]:
     """("websocket" | "sse" | "polling", the reason in one sentence)."""
     if scenario.get("client_sends"):
@@ -31,3 +44,12 @@ def choose(scenario: dict[str, Any]) -> tuple[str, str]:
     if scenario.get("watched_live"):
         return "sse", "单向推送就够了：服务器推、浏览器听，自动重连，像广播 / one-way push is enough, and it reconnects by itself"
     return "polling", "简单：变化不频繁，隔几秒问一次就行，不需要长连接 / simple: infrequent changes, ask every few seconds"
+
+
+def choose_engine(need: dict[str, Any]) -> tuple[str, str]:
+    """("rq" | "celery" | "arq", the reason in one sentence)."""
+    if need.get("io_bound"):
+        return "arq", "一个事件循环同时等很多个 I/O（max_jobs 个一起等） / one event loop waits on many I/O jobs together"
+    if need.get("web_monitor"):
+        return "celery", "Celery 有 Flower，现成的监控网页 / Celery has Flower, a ready-made monitoring web page"
+    return "rq", "阻塞式取件，提交后马上开始，最简单 / a blocking pop: a job starts at once, and it is the simplest"
