@@ -12,6 +12,7 @@ from ...lessons import race
 from ...session import LabSession
 from ...settings import environment
 from ..grading import Fail, Grader, expect, short
+from ..runner import broker_url
 
 LIMIT = 10.0
 CHOICES = ("websocket", "sse", "polling")
@@ -266,7 +267,8 @@ def _engine_answer(module: ModuleType, need: dict[str, Any]) -> str:
 
 
 def _session(engine: str, scale: str) -> Any:
-    return environment(LAB_TIME_SCALE=scale, LAB_QUEUE=f"check-ex08-{engine}")
+    """The checks' own broker (no process left behind), the engine's own queue, and the clock for the measurement."""
+    return environment(REDIS_URL=broker_url(), LAB_TIME_SCALE=scale, LAB_QUEUE=f"check-ex08-{engine}")
 
 
 def io_waits(engine: str) -> float:
