@@ -15,7 +15,7 @@ from typing import Any
 
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Dependency, Job, JobStatus
 
 from .. import events, keys
 from ..clock import scaled
@@ -47,9 +47,10 @@ class RQEngine(Engine):
     name = "rq"
     kinds = ("fork", "simple", "spawn")
 
-    def submit(self, conn: Any, job: dict[str, Any]) -> None:
+    def submit(self, conn: Any, job: dict[str, Any], depends_on: Dependency | None = None) -> None:
         job_id, task, kwargs = job["id"], job["task"], job["params"]
-        events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **job["data"])
+        status = "deferred" if depends_on is not None else "queued"
+        events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status=status, attempt=0, **job["data"])
         try:
             lab_queue(conn).enqueue(
                 job["func"],
@@ -61,10 +62,21 @@ class RQEngine(Engine):
                 failure_ttl=settings().result_ttl,
                 meta=job["meta"],
                 description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
+                depends_on=depends_on,
             )
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
             raise
+
+    def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        """RQ's own tool: ``body`` depends on every header job, ``Dependency(jobs=[...], allow_failure=True)``.
+
+        RQ keeps the body ``deferred`` (its ``DeferredJobRegistry``) and enqueues it when the last header job
+        ends, finished or failed (``allow_failure``: a broken PDF does not keep the summary from running).
+        """
+        for job in header:
+            self.submit(conn, job)
+        self.submit(conn, body, depends_on=Dependency(jobs=[job["id"] for job in header], allow_failure=True))
 
     def cancel(self, conn: Any, job_id: str) -> str | None:
         """A pending job is cancelled in RQ; a running one on a forking worker gets RQ's stop-job command.
@@ -82,7 +94,7 @@ class RQEngine(Engine):
         task = job.meta.get("task", "")
         if status in PENDING_STATUSES:
             with contextlib.suppress(InvalidJobOperation):
-                job.cancel()
+                job.cancel(enqueue_dependents=True)  # a job waiting for it (a batch's summary) still runs
             if job.get_status().value == "canceled":
                 events.emit(
                     conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
