@@ -73,7 +73,9 @@ def test_documents_batch_indexes_good_pdfs_fails_broken_ones_then_summarises(lab
     # at once: there the summary waits until the log says every file ended
     ends = [events.job_events(lab2.conn, job_id)[-1].id for job_id in ids]
     summary_events = events.job_events(lab2.conn, summary["id"])
-    assert [e.event for e in summary_events if e.event != "progress"] == ["enqueued", "started", "completed"]
+    assert [e.event for e in summary_events if e.event != "progress"] == ["enqueued", "started", "completed"], [
+        (e.event, e.worker, e.attempt, e.message, e.data) for e in summary_events
+    ]
     key = lambda event_id: tuple(int(part) for part in event_id.split("-"))  # noqa: E731 - the streams' shared ids
     assert key(summary_events[-1].id) > max(key(i) for i in ends)
     if engine == "rq":
@@ -130,3 +132,20 @@ def test_a_batch_with_an_unknown_engine_records_nothing(conn) -> None:
     with pytest.raises(InvalidParams, match="rq, celery, arq"):
         summaries.start(conn, 3, engine="dramatiq")
     assert conn.keys("lab:*") == []
+
+
+def test_rq_enqueues_a_job_waiting_for_two_others_once_when_both_end_together(conn) -> None:
+    """Two workers ending the last two dependencies at once both see every dependency met (RQ 3.0): one enqueue only."""
+    from rq.job import Dependency, JobStatus
+
+    from labs.task_queue import lab_queue
+
+    queue = lab_queue(conn)
+    first, second = queue.enqueue("labs.tasks.demo.noop"), queue.enqueue("labs.tasks.demo.noop")
+    after = queue.enqueue("labs.tasks.demo.noop", depends_on=Dependency(jobs=[first, second], allow_failure=True))
+    assert after.get_status() == JobStatus.DEFERRED
+    for job in (first, second):  # both end before either worker looks at the dependents
+        job.set_status(JobStatus.FINISHED)
+    for job in (first, second):  # each worker then enqueues the dependents of its own job
+        queue.enqueue_dependents(job)
+    assert queue.get_job_ids().count(after.id) == 1

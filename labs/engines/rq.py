@@ -94,7 +94,7 @@ class RQEngine(Engine):
         task = job.meta.get("task", "")
         if status in PENDING_STATUSES:
             with contextlib.suppress(InvalidJobOperation):
-                job.cancel(enqueue_dependents=True)  # a job waiting for it (a batch's summary) still runs
+                job.cancel()
             if job.get_status().value == "canceled":
                 events.emit(
                     conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
