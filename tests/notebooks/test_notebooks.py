@@ -295,7 +295,7 @@ EVIDENCE: dict[str, list[str]] = {
         r"arq   : start → retrieve → analyse → answer \(completed\)",
         r"celery: start → retrieve → analyse → answer \(completed\)",
         r"\d+ polls",
-        r"written by: \['simple-\w+', 'simple-\w+'\]",
+        r"written by: \['simple-\w+'",
         r"fastembed:all-MiniLM-L6-v2-int8: the right handbook first for [45] of 5 paraphrases",
     ],
     "12_review": [r"q4: observed 4\b", r"q7: observed False .*✅", r"replayed path: pending → running → completed"],
