@@ -149,3 +149,16 @@ def test_rq_enqueues_a_job_waiting_for_two_others_once_when_both_end_together(co
     for job in (first, second):  # each worker then enqueues the dependents of its own job
         queue.enqueue_dependents(job)
     assert queue.get_job_ids().count(after.id) == 1
+
+
+@pytest.mark.parametrize("engine", ["celery", "arq"])  # RQ treats a cancelled dependency as unmet (labs.scenarios.batches)
+def test_a_file_cancelled_before_it_ran_still_lets_the_summary_run(broker: str, engine: str) -> None:
+    with LabSession(workers=0, kind="fork", engine=engine) as lab:  # no worker yet: none hears Celery's revoke
+        batch_id = pdfs.start(lab.conn, pdfs.sample_corpus(3), engine=engine)
+        cancelled = batches.job_ids(lab.conn, batch_id)[0]
+        assert jobs.cancel(lab.conn, cancelled) == "failed"
+        lab.add_worker()
+        status = wait_batch(lab, batch_id, timeout=60)
+        report = status["summary"]["result"]
+        assert (status["summary"]["state"], report["indexed"], report["failed"]) == ("completed", 2, 1)
+        assert report["failures"][0]["job"] == cancelled and report["failures"][0]["reason"] == "cancelled"

@@ -390,6 +390,7 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
     """Run one delivery of a catalogue body with the lab's context, cancel flag and retry plan."""
     lab = getattr(task.request, "lab_delivery", None) or {}
     if not lab or lab.get("skip"):
+        _count_in_chord_if_cancelled(task)
         raise Ignore()  # a delivery the log says must not run (already finished, or a duplicate)
     job_id = task.request.id
     conn = _lab_conn(task.app)
@@ -425,6 +426,21 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
             task.request.lab_booked_at = time.time()  # the signal fires after the publish: stamp the booking first
             raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan), headers={"lab": header}) from None
         raise
+
+
+def _count_in_chord_if_cancelled(task: Any) -> None:
+    """A chord's header job cancelled while it waited (no worker heard the revoke) still ends its part of the chord.
+
+    Celery counts a revoked task in its chord when a worker knew of the revoke; the lab's cancel of a pending
+    job recorded ``cancelled`` first, so a worker that receives the message later skips it, and without this the
+    chord would wait for it for ever (a batch's summary would never run). Only for a job the log says was
+    cancelled: a copy of a job that ran counted its part already.
+    """
+    if not getattr(task.request, "chord", None):
+        return
+    last = _last_event(_lab_conn(task.app), task.request.id)
+    if last is not None and last.event == "cancelled":
+        task.backend.mark_as_revoked(task.request.id, reason="cancelled before it started", request=task.request)
 
 
 def _complete_with_result(task: Any, conn: redis.Redis, job_id: str, lab: dict[str, Any]) -> None:

@@ -14,6 +14,11 @@ says how a failed file still lets it run), on ARQ, which has neither, as a job
 sent with the others that waits for the event log to say they have ended. It is
 not one of the batch's jobs (it carries no ``batch`` tag, so ``/ws/batches/{id}``
 and the totals are the files only); :func:`status` shows it under ``summary``.
+
+A file cancelled before it ran: Celery and ARQ count it as ended, so the summary
+runs and reports it; RQ treats a cancelled dependency as unmet even with
+``allow_failure`` (``Job.dependencies_are_met``), so on RQ that batch's summary
+stays ``deferred`` (pending) for good.
 """
 
 from __future__ import annotations
