@@ -162,3 +162,18 @@ def test_a_file_cancelled_before_it_ran_still_lets_the_summary_run(broker: str, 
         report = status["summary"]["result"]
         assert (status["summary"]["state"], report["indexed"], report["failed"]) == ("completed", 2, 1)
         assert report["failures"][0]["job"] == cancelled and report["failures"][0]["reason"] == "cancelled"
+
+
+def test_a_students_summary_reads_only_that_students_jobs(conn) -> None:
+    """In a classroom, summarize_batch sent with another student's job ids learns nothing of them (as the API says 404)."""
+    from labs.job_context import JobContext, running
+    from labs.tasks.documents import summarize_batch
+
+    mine = jobs.submit(conn, "noop", {}, student="alice")
+    theirs = jobs.submit(conn, "noop", {}, student="bob")  # pending for good: no worker runs here
+    jobs.cancel(conn, mine)
+    ctx = JobContext(id="s-1", conn=conn, engine="rq", task="summarize_batch", attempt=1, worker="w", meta={"student": "alice"})
+    with running(ctx):
+        report = summarize_batch("b-x", [mine, theirs], wait=0)  # waits for none of bob's jobs
+    assert [(f["job"], f["reason"]) for f in report["failures"]] == [(theirs, "unknown"), (mine, "cancelled")]
+    assert (report["total"], report["indexed"], report["failed"]) == (2, 0, 2)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jobs as _views
-from .. import keys
+from .. import keys, students
 from ..broker import get_connection
 from ..clock import scaled
 from ..document_folders import inside_lab
@@ -54,6 +54,8 @@ def process_documents(documents: list[str]) -> dict[str, Any]:
 
 def _wait_until_ended(conn: Any, ids: list[str], wait: float) -> None:
     """Until the event log says every job of ``ids`` has ended (at once on RQ and Celery: they start the summary then)."""
+    if not ids:
+        return
     deadline = time.monotonic() + scaled(wait)
     reported = -1
     while True:
@@ -81,10 +83,19 @@ def summarize_batch(batch: str, jobs: list[str], wait: float = 600) -> dict[str,
     """
     job = current_job()
     conn = job.conn if job is not None else get_connection()
-    _wait_until_ended(conn, jobs, wait)
+    student = job.meta.get("student") if job is not None else None
+    # in a classroom a student's summary reads only that student's jobs (another's is "no such job", as in the API)
+    owners = students.owners_of(conn, jobs) if student else [None] * len(jobs)
+    foreign = {job_id for job_id, owner in zip(jobs, owners, strict=True) if student and owner != student}
+    mine = [job_id for job_id in jobs if job_id not in foreign]
+    _wait_until_ended(conn, mine, wait)
     indexed: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    for job_id in jobs:
+    failures: list[dict[str, Any]] = [
+        {"document": job_id, "job": job_id, "reason": "unknown", "error": "no such job (or another student's)"}
+        for job_id in jobs
+        if job_id in foreign
+    ]
+    for job_id in mine:
         view = _views.job_view(conn, job_id)
         first = (view["events"] or [{}])[0]
         document = Path(str((first.get("params") or {}).get("document", job_id))).name
