@@ -151,24 +151,7 @@ REQUIRED = ("choose", "SCENARIOS")
 
 def _answer(module: ModuleType, scenario: dict[str, Any]) -> tuple[str, str]:
     got = module.choose(copy.deepcopy(scenario))
-    name = scenario["name"]
-    expect(
-        isinstance(got, tuple | list) and len(got) == 2,
-        f"choose({name}) returned {short(got)}",
-        'return a pair: ("sse", "reason ...")',
-    )
-    choice, reason = got
-    expect(
-        isinstance(choice, str) and choice in CHOICES,
-        f"choose({name}) chose {choice!r}",
-        'choice 是 "websocket"、"sse" 或 "polling"（小写） / the choice is "websocket", "sse" or "polling" (lower case)',
-    )
-    expect(
-        isinstance(reason, str) and len(reason.strip()) >= 4,
-        f"choose({name}) gave the reason {reason!r}",
-        "用一句话说明理由 / give the reason in one sentence",
-    )
-    return choice, reason
+    return _pair("choose", scenario["name"], got, CHOICES, "sse", ("choice 是", "the choice is"))
 
 
 def _want(scenario: dict[str, Any]) -> str:
@@ -249,24 +232,20 @@ def check(module: ModuleType, g: Grader) -> None:
 
 def _engine_answer(module: ModuleType, need: dict[str, Any]) -> str:
     got = module.choose_engine(copy.deepcopy(need))
-    name = need["name"]
-    expect(
-        isinstance(got, tuple | list) and len(got) == 2,
-        f"choose_engine({name}) returned {short(got)}",
-        'return a pair: ("rq", "reason ...")',
-    )
-    engine, reason = got
-    expect(
-        isinstance(engine, str) and engine in ENGINES,
-        f"choose_engine({name}) chose {engine!r}",
-        '引擎是 "rq"、"celery" 或 "arq"（小写） / the engine is "rq", "celery" or "arq" (lower case)',
-    )
-    expect(
-        isinstance(reason, str) and len(reason.strip()) >= 4,
-        f"choose_engine({name}) gave the reason {reason!r}",
-        "用一句话说明理由 / give the reason in one sentence",
-    )
-    return engine
+    return _pair("choose_engine", need["name"], got, ENGINES, "rq", ("引擎是", "the engine is"))[0]
+
+
+def _pair(call: str, name: str, got: Any, allowed: tuple[str, ...], example: str, says: tuple[str, str]) -> tuple[str, str]:
+    """A student's ``(choice, reason)``: a pair, a choice among ``allowed``, a reason of one sentence."""
+    expect(isinstance(got, tuple | list) and len(got) == 2, f"{call}({name}) returned {short(got)}",
+           f'return a pair: ("{example}", "reason ...")')  # fmt: skip
+    choice, reason = got
+    zh, en = "、".join(f'"{a}"' for a in allowed[:-1]) + f' 或 "{allowed[-1]}"', ", ".join(f'"{a}"' for a in allowed[:-1])
+    expect(isinstance(choice, str) and choice in allowed, f"{call}({name}) chose {choice!r}",
+           f"{says[0]} {zh}（小写） / {says[1]} {en} or \"{allowed[-1]}\" (lower case)")  # fmt: skip
+    expect(isinstance(reason, str) and len(reason.strip()) >= 4, f"{call}({name}) gave the reason {reason!r}",
+           "用一句话说明理由 / give the reason in one sentence")  # fmt: skip
+    return choice, reason
 
 
 def _session(engine: str, scale: str) -> Any:
