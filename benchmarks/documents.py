@@ -34,7 +34,7 @@ def run(n_workers: int, kind: str, paths: list[Path], cores: int) -> float:
     os.environ["LAB_EMBED_THREADS"] = str(max(1, cores // n_workers))
     with LabSession(workers=n_workers, kind=kind) as lab:
         start = time.perf_counter()
-        batch_id = pdfs.start(lab.conn, paths)
+        batch_id = pdfs.start(lab.conn, paths, summary=False)  # PDFs per second: the files only
         ids = batches.job_ids(lab.conn, batch_id)
         while True:  # one HMGET of the event log's state index per look: cheap, so it does not slow the workers
             states = [s.decode() if s else "" for s in lab.conn.hmget(keys.JOB_STATES, ids)]

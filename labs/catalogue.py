@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticSerializationError
@@ -75,6 +75,15 @@ class DocumentsParams(_Params):
     @classmethod
     def _all_inside(cls, refs: list[str]) -> list[str]:
         return [_inside_lab(ref) for ref in refs]
+
+
+JobRef = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")]
+
+
+class BatchSummaryParams(_Params):
+    batch: JobRef
+    jobs: list[JobRef] = Field(..., min_length=1, max_length=1000)
+    wait: float = Field(600, ge=0, le=86400)
 
 
 class AgentParams(_Params):
@@ -143,6 +152,7 @@ CATALOGUE: dict[str, TaskSpec] = {
         _spec("risky_task", "demo", RiskyParams, RetryPolicy(max_retries=3), 30),
         _spec("process_document", "documents", DocumentParams, RetryPolicy(max_retries=2), 300),
         _spec("process_documents", "documents", DocumentsParams, RetryPolicy(max_retries=1), 3600),
+        _spec("summarize_batch", "documents", BatchSummaryParams, NO_RETRY, 900),
         _spec("handle_failed_tasks", "dead_letters", SweepParams, NO_RETRY, 120),
         _spec("agent_chain", "agent", AgentParams, RetryPolicy(max_retries=1), 300),
         _spec("summarize", "summaries", SummaryParams, RetryPolicy(max_retries=2), 120),

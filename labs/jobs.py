@@ -68,8 +68,7 @@ def _policy(retry: RetryPolicy | dict[str, Any] | None, default: RetryPolicy) ->
         raise InvalidParams(f"retry: {exc}") from None
 
 
-def submit(
-    conn: redis.Redis,
+def prepare(
     task: str,
     params: dict[str, Any] | None = None,
     *,
@@ -80,11 +79,8 @@ def submit(
     batch: str | None = None,
     student: str | None = None,
     engine: str | None = None,
-) -> str:
-    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``); return its job id (快递单号).
-
-    ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
-    """
+) -> dict[str, Any]:
+    """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet."""
     runner = engine_for(engine)
     spec = get_spec(task)
     kwargs = spec.validate(params)
@@ -116,11 +112,57 @@ def submit(
         data["redrive_of"] = redrive_of
     if batch:
         data["batch"] = batch
-    students.set_owner(conn, job_id, student)  # every event of the job will carry the name
-    job = {"id": job_id, "task": task, "func": spec.func, "params": kwargs, "retry_plan": delays,
-           "timeout": timeout_demo, "meta": meta, "data": data}  # fmt: skip
-    runner.submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
-    return job_id
+    return {"id": job_id, "task": task, "func": spec.func, "params": kwargs, "retry_plan": delays,
+            "timeout": timeout_demo, "meta": meta, "data": data}  # fmt: skip
+
+
+def submit(
+    conn: redis.Redis,
+    task: str,
+    params: dict[str, Any] | None = None,
+    *,
+    retry: RetryPolicy | dict[str, Any] | None = None,
+    timeout: float | None = None,
+    redrive_of: str | None = None,
+    job_id: str | None = None,
+    batch: str | None = None,
+    student: str | None = None,
+    engine: str | None = None,
+) -> str:
+    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``); return its job id (快递单号).
+
+    ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
+    """
+    job = prepare(task, params, retry=retry, timeout=timeout, redrive_of=redrive_of, job_id=job_id, batch=batch,
+                  student=student, engine=engine)  # fmt: skip
+    students.set_owner(conn, job["id"], student)  # every event of the job will carry the name
+    engine_for(engine).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
+    return job["id"]
+
+
+def submit_then(
+    conn: redis.Redis,
+    header: list[dict[str, Any]],
+    body: dict[str, Any],
+    *,
+    student: str | None = None,
+    engine: str | None = None,
+) -> tuple[list[str], str]:
+    """Many jobs, then one more once every one of them has ended, completed *or* failed ("all files, then a summary").
+
+    ``header`` and ``body`` are :func:`prepare` jobs for ``engine``; every one is checked before any is sent.
+    Each engine uses its own tool (:meth:`labs.engines.Engine.submit_then`): RQ a ``Dependency(allow_failure=True)``,
+    Celery a ``chord``, ARQ (which has neither) a body that waits for the log to say the others have ended.
+    Returns the header's ids and the body's id.
+    """
+    runner = engine_for(engine)
+    if any(job["meta"]["engine"] != runner.name for job in [*header, body]):
+        raise InvalidParams(f"submit_then: every job must be prepared for the {runner.name} engine")
+    for job in [*header, body]:
+        students.set_owner(conn, job["id"], student)
+    body["data"]["waits_for"] = len(header)
+    runner.submit_then(conn, header, body)
+    return [job["id"] for job in header], body["id"]
 
 
 def cancel(conn: redis.Redis, job_id: str) -> str:

@@ -110,6 +110,7 @@ class BatchJob(BaseModel):
 class BatchTotals(BaseModel):
     batch: str
     kind: str
+    engine: str = Field("rq", description="the engine that runs the batch's jobs (rq, celery or arq)")
     total: int
     completed: int
     failed: int
@@ -120,8 +121,19 @@ class BatchTotals(BaseModel):
     finished: bool
 
 
+class BatchSummaryJob(BaseModel):
+    """The job that runs once every job of the batch has ended (scenario 1: ``summarize_batch``; a chord's body on Celery)."""
+
+    id: str
+    task: str
+    state: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
 class BatchStatus(BatchTotals):
     jobs: list[BatchJob]
+    summary: BatchSummaryJob | None = Field(None, description="then a summary: its job, once every file has ended")
 
 
 class BatchSnapshot(BaseModel):

@@ -2,7 +2,8 @@
 
 ==============================================  ==============================================
 ``POST /scenarios/documents``                   scenario 1: one ``process_document`` job per PDF
-                                                (uploaded ids or generated samples) -> a batch
+                                                (uploaded ids or generated samples) -> a batch,
+                                                then one ``summarize_batch`` (Celery: a chord)
 ``GET  /batches/{id}``                          a batch's progress and each job's state
 ``WS   /ws/batches/{id}``                       per-file events and whole-batch progress, pushed
 ``GET  /search?q=...``                          the best chunks: source file, page; the embedder in use
@@ -16,6 +17,10 @@ then for each lifecycle event of a job in the batch ``{"type": "event", ...}``
 followed by ``{"type": "batch", "done", "total", "percent", "completed", "failed", ...}``;
 ``{"type": "end", "batch": {...}}`` and close code 1000 once every job is final.
 The client may send ``{"action": "ping"}`` (answered with ``pong``).
+
+Every scenario takes an ``engine`` (``rq`` by default, as ``labs up`` starts RQ workers; ``celery`` and
+``arq`` are the seed's choices, with ``labs up --engine celery|arq|all``); an unknown one is a 422 that
+lists the engines. The channels read the event log and the database, whatever engine ran the jobs.
 """
 
 from __future__ import annotations
@@ -27,19 +32,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from .. import indexing, students
 from ..document_folders import documents_dir
 from ..embedder import get_embedder
+from ..engines import DEFAULT as DEFAULT_ENGINE
+from ..engines import names as engine_names
 from ..errors import BrokerUnavailable, LabError
 from ..scenarios import batches, pdfs, summaries
 from ..states import is_terminal
 from .connections import Broker, get_broker
 from .hub import dumps, id_key
-from .models import MAX_BATCH, ErrorOut, JsonInt, integral
+from .models import MAX_BATCH, ErrorOut, JsonInt, check_engine_name, integral
 from .students import Viewer, get_viewer, ws_viewer
 
 router = APIRouter(tags=["scenarios"])
@@ -62,6 +69,13 @@ MAX_SAMPLES = 20
 from lesson 11 (``pdfs.sample_corpus(100)``) or from POST /documents."""
 
 
+ENGINE_FIELD: Any = Field(
+    DEFAULT_ENGINE,
+    description="which engine runs the batch (rq, celery or arq; the seed's: celery); its workers must be running",
+    json_schema_extra={"enum": engine_names()},
+)
+
+
 class DocumentsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_either_source)
 
@@ -72,6 +86,9 @@ class DocumentsRequest(BaseModel):
         None, description="or: generate this many sample PDFs"
     )
     broken: JsonInt = Field(0, ge=0, le=10, description="with samples: add this many broken PDFs")
+    engine: str = ENGINE_FIELD
+
+    _known_engine = field_validator("engine")(check_engine_name)
 
     @model_validator(mode="after")
     def one_source(self) -> DocumentsRequest:
@@ -84,6 +101,9 @@ class SummariesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     n: JsonInt = Field(100, ge=1, le=MAX_BATCH, description="how many summaries to write")
+    engine: str = ENGINE_FIELD
+
+    _known_engine = field_validator("engine")(check_engine_name)
 
 
 def batch_links(batch_id: str) -> dict[str, str]:
@@ -115,8 +135,8 @@ def start_documents(
         for ref in paths:
             if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
                 raise HTTPException(404, f"no document with id {str(ref)[:80]!r}: upload it with POST /documents first")
-    batch_id = pdfs.start(broker.sync(), paths, student=viewer.student)
-    return {"batch": batch_id, "total": len(paths), "links": batch_links(batch_id)}
+    batch_id = pdfs.start(broker.sync(), paths, student=viewer.student, engine=body.engine)
+    return {"batch": batch_id, "total": len(paths), "engine": body.engine, "links": batch_links(batch_id)}
 
 
 @router.get("/batches/{batch_id}", summary="A batch's progress and each job's state", responses=NO_BATCH)
@@ -140,10 +160,11 @@ def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, 
 def start_summaries(
     body: SummariesRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
 ) -> dict[str, Any]:
-    batch_id = summaries.start(broker.sync(), body.n, student=viewer.student)
+    batch_id = summaries.start(broker.sync(), body.n, student=viewer.student, engine=body.engine)
     return {
         "batch": batch_id,
         "total": body.n,
+        "engine": body.engine,
         "links": {**batch_links(batch_id), "poll": f"/scenarios/summaries/{batch_id}"},
         "poll_every": summaries.POLL_SECONDS,
     }
@@ -203,7 +224,7 @@ async def batch_socket(websocket: WebSocket, batch_id: str) -> None:
             await websocket.send_text(dumps({"type": "error", "error": str(exc)}))
             return await websocket.close(4404)
         rows = {row["id"]: row for row in status["jobs"]}
-        meta = {"kind": status["kind"]}
+        meta = {"kind": status["kind"], "engine": status["engine"]}
         await websocket.send_text(dumps({"type": "snapshot", "batch": status}))
 
         async def listen() -> None:

@@ -8,6 +8,8 @@ knows how to hand a job to its own queue and workers:
 
 - :meth:`Engine.submit` — enqueue a validated catalogue task (JSON params,
   its planned retries, its timeout);
+- :meth:`Engine.submit_then` — many jobs, then one more once they have all
+  ended (RQ's ``Dependency``, Celery's ``chord``; ARQ has neither);
 - :meth:`Engine.cancel` — a pending job never runs, a running one is stopped;
 - :meth:`Engine.record` — what the engine itself knows of a job (its status,
   the lab's meta, params, result);
@@ -64,6 +66,17 @@ class Engine(ABC):
     @abstractmethod
     def submit(self, conn: Any, job: dict[str, Any]) -> None:
         """Record ``enqueued`` and hand the job to the engine's queue (the event comes first)."""
+
+    def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        """Submit ``header``, then ``body`` to run once every header job has ended (completed or failed).
+
+        This default, for an engine with no dependencies of its own (ARQ), sends them all at once: the body
+        must wait for the header itself (``summarize_batch`` waits until the event log says each job ended).
+        RQ overrides it with ``Dependency(allow_failure=True)``, Celery with a ``chord``.
+        """
+        for job in header:
+            self.submit(conn, job)
+        self.submit(conn, body)
 
     @abstractmethod
     def cancel(self, conn: Any, job_id: str) -> str | None:

@@ -60,7 +60,8 @@ from typing import Any
 from urllib.parse import quote
 
 import redis
-from celery import Celery, signals
+from celery import Celery, chord, signals
+from celery import states as celery_states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
@@ -157,6 +158,23 @@ class LabRedisBackend(RedisBackend):
     def on_task_call(self, producer: Any, task_id: str) -> None:
         return None
 
+    def on_chord_part_return(self, request: Any, state: str, result: Any, propagate: Any = None, **kwargs: Any) -> Any:
+        """Celery's chord counter; in a lab chord that allows failures (:meth:`CeleryEngine.submit_then`) a failed
+        header task counts as ended, so the body still runs (RQ's ``allow_failure``), instead of Celery's ``ChordError``."""
+        token = _tolerant_chord.set(_allows_failures(getattr(request, "chord", None)))
+        try:
+            return super().on_chord_part_return(request, state, result, propagate=propagate, **kwargs)
+        finally:
+            _tolerant_chord.reset(token)
+
+    def _unpack_chord_result(self, tup: Any, decode: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _tolerant_chord.get():
+            return super()._unpack_chord_result(tup, decode, *args, **kwargs)
+        _, task_id, state, value = decode(tup)
+        if state in celery_states.PROPAGATE_STATES:  # the failed part, as data: its own record still says FAILURE
+            return {"id": task_id, "state": state, "error": _error_line(self.exception_to_python(value))}
+        return value
+
     def _set(self, key: Any, value: Any, expires: Any = None) -> None:
         """Celery's result write; a lab job's ``completed`` goes in the same transaction as its ``SUCCESS``.
 
@@ -179,6 +197,16 @@ class LabRedisBackend(RedisBackend):
         completion.written = True
         events.append_reply(replies[-1], completion.call, completion.conn)  # NOSCRIPT: appended the ordinary way
         return None
+
+
+_tolerant_chord: contextvars.ContextVar[bool] = contextvars.ContextVar("lab_tolerant_chord", default=False)
+
+
+def _allows_failures(callback: Any) -> bool:
+    """Whether a chord's body is a lab job sent with ``allow_failure`` (what :meth:`CeleryEngine.submit_then` sends)."""
+    with contextlib.suppress(AttributeError, TypeError, KeyError):
+        return bool(((callback.get("options") or {}).get("headers") or {})["lab"].get("allow_failure"))
+    return False
 
 
 def make_app(url: str) -> Celery:
@@ -362,6 +390,7 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
     """Run one delivery of a catalogue body with the lab's context, cancel flag and retry plan."""
     lab = getattr(task.request, "lab_delivery", None) or {}
     if not lab or lab.get("skip"):
+        _count_in_chord_if_cancelled(task)
         raise Ignore()  # a delivery the log says must not run (already finished, or a duplicate)
     job_id = task.request.id
     conn = _lab_conn(task.app)
@@ -397,6 +426,21 @@ def _execute(task: Any, func: str, kwargs: dict[str, Any]) -> Any:
             task.request.lab_booked_at = time.time()  # the signal fires after the publish: stamp the booking first
             raise task.retry(exc=exc, countdown=scaled(plan[retries]), max_retries=len(plan), headers={"lab": header}) from None
         raise
+
+
+def _count_in_chord_if_cancelled(task: Any) -> None:
+    """A chord's header job cancelled while it waited (no worker heard the revoke) still ends its part of the chord.
+
+    Celery counts a revoked task in its chord when a worker knew of the revoke; the lab's cancel of a pending
+    job recorded ``cancelled`` first, so a worker that receives the message later skips it, and without this the
+    chord would wait for it for ever (a batch's summary would never run). Only for a job the log says was
+    cancelled: a copy of a job that ran counted its part already.
+    """
+    if not getattr(task.request, "chord", None):
+        return
+    last = _last_event(_lab_conn(task.app), task.request.id)
+    if last is not None and last.event == "cancelled":
+        task.backend.mark_as_revoked(task.request.id, reason="cancelled before it started", request=task.request)
 
 
 def _complete_with_result(task: Any, conn: redis.Redis, job_id: str, lab: dict[str, Any]) -> None:
@@ -897,6 +941,46 @@ class CeleryEngine(Engine):
             )
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc), engine=ENGINE)
+            raise
+        finally:
+            _publishing.reset(token)
+
+    def _signature(self, conn: Any, job: dict[str, Any], **lab: Any) -> Any:
+        """A lab job as a Celery signature (its record written first), with the lab's header, as :meth:`submit` sends."""
+        record = {"func": job["func"], "params": job["params"], "meta": job["meta"]}
+        conn.set(_record_key(job["id"]), json.dumps(record), ex=settings().result_ttl)
+        soft, hard = time_limits(job["timeout"])
+        header = {"task": job["task"], "data": job["data"], "meta": job["meta"], **lab}
+        return (
+            self.app(conn)
+            .tasks[job["func"]]
+            .signature(kwargs=job["params"], task_id=job["id"], soft_time_limit=soft, time_limit=hard, headers={"lab": header})
+        )
+
+    def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        """Celery's own tool for "all files, then a summary": ``chord(group(header))(body)``.
+
+        The header jobs are published at once (each with its ``enqueued``, as :meth:`submit`); the body is
+        published by the worker that ends the last of them, so its ``enqueued`` is written here, first. The body
+        is immutable (``si``): it reads what happened from the event log, not from Celery's list of results.
+        Celery calls a chord's body only if every header task succeeded; a lab chord is sent with
+        ``allow_failure`` and its result backend (:class:`LabRedisBackend`) counts a failed header task as
+        ended, so the summary still runs and reports it, while that task's own record stays ``FAILURE``.
+        Why not have the failed task return its failure as a result: the log and Celery's record would then say
+        ``SUCCESS`` for a PDF that could not be read. Why not ``link_error``: it runs an errback, not the body.
+        Celery counts a failed part (in ``mark_as_failure``) a moment before its ``task_failure`` signal has the
+        lab write ``failed``, so the summary's body waits until the log says every file ended before it reports.
+        """
+        events.emit(conn, body["id"], "enqueued", "pending", task=body["task"], rq_status="PENDING", attempt=0,
+                    message=f"waits for {len(header)} jobs (a chord's body)", **body["data"])  # fmt: skip
+        callback = self._signature(conn, body, allow_failure=True).set(immutable=True)
+        token = _publishing.set(conn)
+        try:
+            chord([self._signature(conn, job) for job in header])(callback)
+        except Exception as exc:
+            for job in [*header, body]:
+                events.emit(conn, job["id"], "failed", "failed", task=job["task"], reason="enqueue_error", error=str(exc),
+                            engine=ENGINE)  # fmt: skip
             raise
         finally:
             _publishing.reset(token)

@@ -15,7 +15,7 @@ from typing import Any
 
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Dependency, Job, JobStatus
 
 from .. import events, keys
 from ..clock import scaled
@@ -47,24 +47,54 @@ class RQEngine(Engine):
     name = "rq"
     kinds = ("fork", "simple", "spawn")
 
-    def submit(self, conn: Any, job: dict[str, Any]) -> None:
-        job_id, task, kwargs = job["id"], job["task"], job["params"]
-        events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **job["data"])
+    def _rq_job(self, conn: Any, job: dict[str, Any], depends_on: Dependency | None = None) -> Job:
+        """RQ's job for a lab job, not in the queue yet (JSON serializer, the planned retries, the timeout)."""
+        task, kwargs = job["task"], job["params"]
+        return lab_queue(conn).create_job(
+            job["func"],
+            kwargs=kwargs,
+            job_id=job["id"],
+            retry=to_rq(job["retry_plan"]),
+            timeout=job_timeout(job["timeout"]),
+            result_ttl=settings().result_ttl,
+            failure_ttl=settings().result_ttl,
+            meta=job["meta"],
+            description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
+            depends_on=depends_on,
+        )
+
+    def _send(self, conn: Any, job: dict[str, Any], rq_job: Job | None = None, depends_on: Dependency | None = None) -> None:
+        """``enqueued``, then the job into RQ's queue (or RQ's deferred registry, when it waits for others)."""
+        job_id, task = job["id"], job["task"]
+        status = "deferred" if depends_on is not None else "queued"
+        events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status=status, attempt=0, **job["data"])
         try:
-            lab_queue(conn).enqueue(
-                job["func"],
-                kwargs=kwargs,
-                job_id=job_id,
-                retry=to_rq(job["retry_plan"]),
-                job_timeout=job_timeout(job["timeout"]),
-                result_ttl=settings().result_ttl,
-                failure_ttl=settings().result_ttl,
-                meta=job["meta"],
-                description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
-            )
+            lab_queue(conn).enqueue_job(rq_job or self._rq_job(conn, job, depends_on))
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
             raise
+
+    def submit(self, conn: Any, job: dict[str, Any]) -> None:
+        self._send(conn, job)
+
+    def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
+        """RQ's own tool: ``body`` depends on every header job, ``Dependency(jobs=[...], allow_failure=True)``.
+
+        RQ keeps the body ``deferred`` (its ``DeferredJobRegistry``) and enqueues it when the last header job
+        ends, finished or failed (``allow_failure``: a broken PDF does not keep the summary from running).
+        The header jobs are saved first and queued only after the body: RQ sets up a dependency in a
+        transaction that WATCHes every job it depends on, and with workers already changing them it would be
+        retried until nearly the whole batch had run.
+        """
+        saved = []
+        for job in header:
+            rq_job = self._rq_job(conn, job)
+            rq_job.origin = lab_queue(conn).name
+            rq_job.save()
+            saved.append(rq_job)
+        self._send(conn, body, depends_on=Dependency(jobs=saved, allow_failure=True))
+        for job, rq_job in zip(header, saved, strict=True):
+            self._send(conn, job, rq_job)
 
     def cancel(self, conn: Any, job_id: str) -> str | None:
         """A pending job is cancelled in RQ; a running one on a forking worker gets RQ's stop-job command.

@@ -5,6 +5,9 @@ lab's state folder) and the client polls it every 5 s (scaled), like checking
 an order page now and then (定期查看订单状态). Polling is simple and needs no
 open connection, but it only learns of a summary at the next poll: the
 ``staleness`` of each observation shows that trade-off against push.
+
+The seed runs it on **Celery** (Celery + database polling); any engine writes
+the same rows (``engine=``), since the client polls the database, not the queue.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ def article(n: int) -> dict[str, str]:
     return {"title": f"{topic.title} #{n + 1}", "text": " ".join(facts)}
 
 
-def start(conn: redis.Redis, n: int = 100, student: str | None = None) -> str:
-    """Submit ``n`` summary jobs as one batch; return the batch id."""
+def start(conn: redis.Redis, n: int = 100, student: str | None = None, engine: str | None = None) -> str:
+    """Submit ``n`` summary jobs as one batch on ``engine`` (default ``rq``); return the batch id."""
     params = [{"item": f"{i:03d}", **article(i)} for i in range(n)]
-    return batches.create(conn, "summaries", "summarize", params, labels=[p["title"] for p in params], student=student)
+    labels = [p["title"] for p in params]
+    return batches.create(conn, "summaries", "summarize", params, labels=labels, student=student, engine=engine)
 
 
 def count(batch: str) -> int:

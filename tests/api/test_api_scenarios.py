@@ -1,4 +1,4 @@
-"""The seed's three scenarios through the API, on real workers."""
+"""The seed's three scenarios through the API, on real workers of the seed's engine for each and of RQ."""
 
 from __future__ import annotations
 
@@ -9,19 +9,37 @@ import pytest
 from httpx_sse import connect_sse
 
 from labs.samples import topic_of
+from labs.scenarios import SEED_ENGINES
 from labs.session import LabSession
 
 
+def engines_for(scenario: str) -> list[str]:
+    """The seed's engine for the scenario, and RQ (the other pairings: tests/test_scenarios.py's slow lane)."""
+    return [SEED_ENGINES[scenario], "rq"]
+
+
 @pytest.fixture
-def lab2(broker: str):
-    with LabSession(workers=2, kind="fork") as lab:
+def lab2(broker: str, engine: str):
+    with LabSession(workers=2, kind="fork", engine=engine) as lab:
         yield lab
 
 
-def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSession) -> None:
-    started = client.post("/scenarios/documents", json={"samples": 18, "broken": 2})
+def wait_summary(client, batch: dict, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(batch["links"]["self"]).json()
+        if status["summary"]["state"] in {"completed", "failed"}:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"no summary: {status['summary']}")
+
+
+@pytest.mark.parametrize("engine", engines_for("documents"))
+def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSession, engine: str) -> None:
+    started = client.post("/scenarios/documents", json={"samples": 18, "broken": 2, "engine": engine})
     assert started.status_code == 202, started.text
     batch = started.json()
+    assert batch["engine"] == engine
     frames = []
     with client.websocket_connect(batch["links"]["ws"]) as ws:
         while True:
@@ -41,10 +59,16 @@ def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSess
     per_file = [f for f in frames if f["type"] == "event" and f["event"] == "progress"]
     assert len({f["job_id"] for f in per_file}) > 1  # per-file progress too
     end = frames[-1]["batch"]
-    assert (end["completed"], end["failed"], end["percent"]) == (18, 2, 100.0)
-    status = client.get(batch["links"]["self"]).json()
+    assert (end["completed"], end["failed"], end["percent"], end["engine"]) == (18, 2, 100.0, engine)
+    assert {f["engine"] for f in frames if f["type"] == "event"} == {engine}  # the same frames, whichever engine
+    status = wait_summary(client, batch)
     reasons = [row["error"] for row in status["jobs"] if row["state"] == "failed"]
     assert len(reasons) == 2 and all("DocumentError" in r for r in reasons)
+    # then a summary (on Celery: the chord's body, which runs though two header tasks failed)
+    report = status["summary"]["result"]
+    assert (report["indexed"], report["failed"]) == (18, 2), status["summary"]
+    assert sorted(f["document"] for f in report["failures"]) == ["broken-001.pdf", "broken-002.pdf"]
+    assert client.get(f"/tasks/{status['summary']['id']}").json()["result"] == report
     # search finds the right file, names the page and the embedder
     paths = sorted(row["label"] for row in status["jobs"] if row["state"] == "completed")
     topic = topic_of(paths[3])
@@ -55,12 +79,12 @@ def test_documents_batch_progress_is_pushed_over_websocket(client, lab2: LabSess
     assert found["embedder"]["name"] == hits[0]["embedder"] and "LAB_EMBEDDER=fallback" in found["embedder"]["reason"]
 
 
-def test_agent_chain_streams_its_steps_over_sse(client, lab2: LabSession) -> None:
-    done = client.post("/scenarios/documents", json={"samples": 6}).json()
-    deadline = time.monotonic() + 60
-    while not client.get(done["links"]["self"]).json()["finished"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    job = client.post("/tasks", json={"task": "agent_chain", "params": {"question": "how do couriers handle a missed delivery?"}})
+@pytest.mark.parametrize("engine", engines_for("agent"))
+def test_agent_chain_streams_its_steps_over_sse(client, lab2: LabSession, engine: str) -> None:
+    done = client.post("/scenarios/documents", json={"samples": 6, "engine": engine}).json()
+    wait_summary(client, done)
+    question = {"question": "how do couriers handle a missed delivery?"}
+    job = client.post("/tasks", json={"task": "agent_chain", "params": question, "engine": engine})
     assert job.status_code == 202
     steps = []
     with connect_sse(client, "GET", job.json()["links"]["stream"]) as source:
@@ -70,12 +94,14 @@ def test_agent_chain_streams_its_steps_over_sse(client, lab2: LabSession) -> Non
             if sse.event == "end":
                 break
     assert steps == ["start", "retrieve", "analyse", "answer"]
-    result = client.get(f"/tasks/{job.json()['id']}").json()["result"]
-    assert result["citations"] and result["answer"]
+    view = client.get(f"/tasks/{job.json()['id']}").json()
+    assert view["engine"] == engine and view["result"]["citations"] and view["result"]["answer"]
 
 
-def test_summaries_are_polled_until_all_are_in(client, lab2: LabSession) -> None:
-    started = client.post("/scenarios/summaries", json={"n": 10}).json()
+@pytest.mark.parametrize("engine", engines_for("summaries"))
+def test_summaries_are_polled_until_all_are_in(client, lab2: LabSession, engine: str) -> None:
+    started = client.post("/scenarios/summaries", json={"n": 10, "engine": engine}).json()
+    assert started["engine"] == engine
     counts, etag = [], None
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -100,4 +126,8 @@ def test_bad_scenario_requests_are_clear(client) -> None:
     reply = client.post("/scenarios/documents", json={"documents": ["0123456789ab-never-uploaded.pdf"]})
     assert reply.status_code == 404 and "upload it" in reply.json()["detail"]
     assert client.get("/batches/b-nope").status_code == 404
+    for path, body in (("/scenarios/documents", {"samples": 1}), ("/scenarios/summaries", {"n": 1})):
+        reply = client.post(path, json={**body, "engine": "dramatiq"})
+        assert reply.status_code == 422 and "rq, celery, arq" in reply.json()["detail"], reply.text
+    assert client.get("/tasks").json()["tasks"] == []  # refused before anything was sent
     assert client.get("/scenarios/summaries/b-nope").status_code == 404
