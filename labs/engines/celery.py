@@ -158,6 +158,19 @@ class LabRedisBackend(RedisBackend):
     def on_task_call(self, producer: Any, task_id: str) -> None:
         return None
 
+    def add_pending_result(self, result: Any, weak: bool = False, start_drainer: bool = True) -> Any:
+        """Not while the lab sends jobs: a chord's group result would subscribe the sender to every header task.
+
+        No one in the sender drains those subscriptions: the broker queues every
+        result message (progress included) for a connection no one reads, and
+        ``AsyncResult.__del__`` later writes ``UNSUBSCRIBE`` to it from whatever
+        thread the garbage collector happens to run in. ``result.get()`` in a
+        student's code (not inside the lab's sending) subscribes and waits as Celery's does.
+        """
+        if _publishing.get() is not None:
+            return result
+        return super().add_pending_result(result, weak=weak, start_drainer=start_drainer)
+
     def on_chord_part_return(self, request: Any, state: str, result: Any, propagate: Any = None, **kwargs: Any) -> Any:
         """Celery's chord counter; in a lab chord that allows failures (:meth:`CeleryEngine.submit_then`) a failed
         header task counts as ended, so the body still runs (RQ's ``allow_failure``), instead of Celery's ``ChordError``."""

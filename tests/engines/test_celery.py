@@ -104,3 +104,16 @@ def test_the_seeds_result_api_reads_the_same_job(celery_lab: LabSession) -> None
     assert celery_lab.wait(done).state == "completed"
     assert app.AsyncResult(done).status == "SUCCESS" and app.AsyncResult(done).result["to"] == "seed@example.com"
     assert jobs.job_view(celery_lab.conn, done)["result"] == app.AsyncResult(done).result
+
+
+def test_sending_a_chord_leaves_the_sender_subscribed_to_nothing(celery_lab: LabSession) -> None:
+    """Celery's chord would subscribe its sender to each header task's result channel, never read (see LabRedisBackend)."""
+    header = [jobs.prepare("noop", {"value": i}, engine="celery") for i in range(3)]
+    body = jobs.prepare("noop", {"value": 9}, engine="celery")
+    jobs.submit_then(celery_lab.conn, header, body, engine="celery")
+    assert celery_lab.wait(body["id"]).state == "completed"
+    consumer = CeleryEngine().app(celery_lab.conn).backend.result_consumer
+    assert not consumer.subscribed_to
+    # a student's own result.get() still subscribes and returns, as Celery's does
+    app = CeleryEngine().app(celery_lab.conn)
+    assert app.AsyncResult(header[0]["id"]).get(timeout=30) == 0
