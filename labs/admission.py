@@ -270,7 +270,7 @@ def check(
     if verdict == "rate":
         wait = max(1, math.ceil(float(extra)))
         message = (
-            f"rate limit: {limits.rate} jobs per {limits.period:g} s for {subject}; {count} left,"
+            f"rate limit: {_jobs(limits.rate)} per {limits.period:g} s for {subject}; {count} left,"
             f" this request needs {n}; retry in {wait} s"
         )
         error = Refused("rate", message, wait, subject)
@@ -325,3 +325,21 @@ def refusals(conn: redis.Redis) -> list[dict[str, Any]]:
 def recent_refusals(conn: redis.Redis, count: int = 20) -> list[dict[str, Any]]:
     """The newest refusals, newest first: ``{"who", "limit", "message", "ts"}``."""
     return [json.loads(raw) for raw in conn.lrange(keys.ADMISSION_LOG, 0, count - 1)]
+
+
+def overview(conn: redis.Redis) -> dict[str, Any]:
+    """What the dashboard shows: the mode, each limit as it applies now, and who was refused by which."""
+    s = settings()
+    per_student = s.admission == "on" or (s.admission == "auto" and classroom_mode())
+    on = s.admission != "off"
+    return {
+        "mode": s.admission,
+        "classroom": classroom_mode(),
+        "limits": [
+            {"limit": "rate", "value": s.rate_limit, "period": s.rate_period, "on": on and per_student and s.rate_limit > 0},
+            {"limit": "active", "value": s.max_active, "on": on and per_student and s.max_active > 0},
+            {"limit": "depth", "value": s.max_queue_depth, "on": on and s.max_queue_depth > 0},
+        ],
+        "refusals": refusals(conn),
+        "recent": recent_refusals(conn, 10),
+    }
