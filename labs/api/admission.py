@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
 from fastapi import Depends, Request
 
 from .. import admission
@@ -29,8 +30,9 @@ class Gate:
     subject: Subject | None
 
     @contextmanager
-    def admit(self, conn: object, n: int = 1) -> Iterator[Ticket]:
-        with admission.admitted(conn, self.subject, n) as ticket:  # type: ignore[arg-type]
+    def admit(self, conn: redis.Redis, n: int = 1) -> Iterator[Ticket]:
+        """Admit ``n`` jobs (429 if a limit refuses); an error while submitting gives their places back."""
+        with admission.admitted(conn, self.subject, n) as ticket:
             yield ticket
 
 
