@@ -175,3 +175,24 @@ def test_a_scenario_batch_is_admitted_or_refused_whole(
     assert "has 6 of 10" in answers[1].json()["detail"] and queued(conn) == 6
     active = conn.zrange("lab:admission:active:student:alice", 0, -1)
     assert sorted(raw.decode() for raw in active) == sorted(batches.job_ids(conn, answers[0].json()["batch"]))
+
+
+def test_an_upload_to_process_over_the_cap_keeps_nothing(
+    classroom: None, client: TestClient, conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_MAX_ACTIVE", "2")
+    alice = join(client, "alice")
+    pdf = b"%PDF-1.4\n" + b"x" * 200 + b"\n%%EOF\n"
+    files = [("files", (f"{name}.pdf", pdf, "application/pdf")) for name in ("a", "b")]
+
+    def documents() -> int:
+        return len(alice.get("/documents").json()["documents"])
+
+    assert alice.post("/documents?process=true", files=files[:1]).status_code == 201
+    refused = alice.post("/documents?process=true", files=files)
+    assert refused.status_code == 429 and "has 1 of 2" in refused.json()["detail"]
+    assert (documents(), queued(conn)) == (1, 1)  # nothing of it stored, nothing enqueued
+    not_a_pdf = alice.post("/documents?process=true", files=[("files", ("c.pdf", b"hello", "application/pdf"))])
+    assert not_a_pdf.status_code == 415  # admitted, then refused: its place is given back
+    assert alice.post("/documents?process=true", files=files[1:]).status_code == 201
+    assert (documents(), queued(conn)) == (2, 2)
