@@ -136,7 +136,9 @@ def queue_keys() -> tuple[list[str], list[str]]:
 # Returns {verdict, count, extra}: 'ok' (count: active before, extra: tokens left), 'depth' (count: depth),
 # 'active' (count: active), 'rate' (count: tokens, extra: seconds until n tokens). Nothing is written on a refusal
 # but the dropping of finished jobs from the active set.
+# (One HMGET reads the states of the whole set: Lua's unpack takes ~8000 values, so LAB_MAX_ACTIVE is <= 5000.)
 _ADMIT_LUA = """
+local unpack = unpack or table.unpack
 local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 local rate, period, cap, depth_cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local grace, lists = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -150,10 +152,16 @@ end
 local active = 0
 if cap > 0 then
   local members = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  local ids, since = {}, {}
   for i = 1, #members, 2 do
-    local state = redis.call('HGET', KEYS[3], members[i])
-    if state == 'completed' or state == 'failed' or ((not state) and tonumber(members[i + 1]) < now - grace) then
-      redis.call('ZREM', KEYS[2], members[i])
+    ids[#ids + 1] = members[i]
+    since[#since + 1] = tonumber(members[i + 1])
+  end
+  local states = #ids > 0 and redis.call('HMGET', KEYS[3], unpack(ids)) or {}
+  for i, id in ipairs(ids) do
+    local state = states[i]
+    if state == 'completed' or state == 'failed' or ((not state) and since[i] < now - grace) then
+      redis.call('ZREM', KEYS[2], id)
     else
       active = active + 1
     end

@@ -177,7 +177,9 @@ class Settings(BaseSettings):
         ge=0,
     )
     rate_period: float = var("LAB_RATE_PERIOD", 60.0, "seconds in which the token bucket refills completely", gt=0)
-    max_active: int = var("LAB_MAX_ACTIVE", 200, "jobs one student may have pending or running at once (`0`: no cap)", ge=0)
+    max_active: int = var(
+        "LAB_MAX_ACTIVE", 200, "jobs one student may have pending or running at once (`0`: no cap; at most 5000)", ge=0, le=5000
+    )
     max_queue_depth: int = var(
         "LAB_MAX_QUEUE_DEPTH",
         10_000,
