@@ -176,7 +176,7 @@ async def upload_documents(
         stored = await run_in_threadpool(_store, files, max_upload_bytes())
         ids = [await run_in_threadpool(jobs.submit, conn, "process_document", {"document": doc["id"]}) for doc in stored]
     except BaseException:
-        await run_in_threadpool(ticket.release)
+        ticket.release()  # one ZREM, here even when the request is cancelled: the places go back
         raise
     await run_in_threadpool(ticket.bind, ids)
     return {"documents": stored, "jobs": [submitted(conn, job_id) for job_id in ids]}
