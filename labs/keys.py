@@ -37,6 +37,13 @@ RECONCILE_CURSOR = f"{PREFIX}:reconcile:cursor"
 """String: where the workers' maintenance goes on scanning :data:`JOB_STATES` for jobs whose log and RQ disagree."""
 
 
+ADMISSION_REFUSALS = f"{PREFIX}:admission:refusals"
+"""Hash: ``<who>\\t<limit>`` -> how many requests that limit refused (see ``admission.py``; the dashboard shows it)."""
+
+ADMISSION_LOG = f"{PREFIX}:admission:log"
+"""List: the newest refusals, JSON ``{"who", "limit", "message", "ts"}`` (capped)."""
+
+
 def job_stream(job_id: str) -> str:
     """The per-job lifecycle stream."""
     return f"{PREFIX}:events:{job_id}"
@@ -55,3 +62,13 @@ def engine_key(engine: str, *parts: str) -> str:
 def cancel_flag(job_id: str) -> str:
     """Set when someone asks to cancel a job; ``progress()`` checks it."""
     return f"{PREFIX}:cancel:{job_id}"
+
+
+def admission_bucket(who: str) -> str:
+    """Hash ``{tokens, ts}``: the submit token bucket of a student (``student:<name>``) or address (``address:<ip>``)."""
+    return f"{PREFIX}:admission:bucket:{who}"
+
+
+def admission_active(who: str) -> str:
+    """Sorted set: job id (or a placeholder while it is submitted) -> when admitted, the student's jobs not yet final."""
+    return f"{PREFIX}:admission:active:{who}"

@@ -163,6 +163,29 @@ class Settings(BaseSettings):
         shown="unset (open lab)",
         repr=False,
     )
+    admission: Literal["auto", "on", "off"] = var(
+        "LAB_ADMISSION",
+        "auto",
+        "admission control (429 + `Retry-After`): `auto` limits each student in classroom mode and the queue depth"
+        " always; `on` also limits each client address in an open lab; `off` admits everything",
+    )
+    rate_limit: int = var(
+        "LAB_RATE_LIMIT",
+        200,
+        "jobs one student may submit per `LAB_RATE_PERIOD` (a token bucket in Redis, shared by every API process;"
+        " a batch takes one token a job; `0`: no rate limit)",
+        ge=0,
+    )
+    rate_period: float = var("LAB_RATE_PERIOD", 60.0, "seconds in which the token bucket refills completely", gt=0)
+    max_active: int = var(
+        "LAB_MAX_ACTIVE", 200, "jobs one student may have pending or running at once (`0`: no cap; at most 5000)", ge=0, le=5000
+    )
+    max_queue_depth: int = var(
+        "LAB_MAX_QUEUE_DEPTH",
+        10_000,
+        "jobs waiting in the lab's queues beyond which the API refuses new ones: the sorting centre is full (`0`: no limit)",
+        ge=0,
+    )
     api_log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = var(
         "LAB_API_LOG_LEVEL", "info", "uvicorn's log level (`critical`, `error`, `warning`, `info`, `debug`, `trace`)"
     )
@@ -205,7 +228,7 @@ class Settings(BaseSettings):
     def _origins(cls, value: Any) -> Any:
         return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
-    @field_validator("embedder", "embed_pooling", "api_log_level", "lang", mode="before")
+    @field_validator("embedder", "embed_pooling", "api_log_level", "lang", "admission", mode="before")
     @classmethod
     def _word(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

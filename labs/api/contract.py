@@ -7,6 +7,8 @@ truthfully without anyone remembering to:
 - **one error model**: every 4xx and 503 body is :class:`~labs.api.models.ErrorOut`
   (``{"detail", "errors"?}``, see ``errors.py``); FastAPI's own
   ``HTTPValidationError``, which the lab never sends, is replaced;
+- **429** with ``Retry-After`` on each route that enqueues jobs (it takes an
+  admission gate, ``admission.py``);
 - **401** on each route that reads a token (it depends on ``get_viewer``), with
   its ``WWW-Authenticate`` header, and **503** on each route that needs the
   broker (it depends on ``get_broker``);
@@ -36,6 +38,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from . import asyncapi
+from .admission import GATES
 from .connections import get_broker
 from .models import ErrorOut, FirehoseSnapshot, StreamEnd, StreamError
 from .students import get_viewer
@@ -65,6 +68,11 @@ UNAUTHORIZED = error_response(
     "classroom mode without a known token, or a token that is not one of this class, or an Authorization header"
     " that is not 'Bearer <token>'",
     headers={"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+)
+TOO_MANY = error_response(
+    "admission control refused the request (a student's submit rate, their jobs pending or running, or the queue"
+    " depth): `detail` names the limit and the count; nothing of it was enqueued",
+    headers={"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
 )
 UNAVAILABLE = error_response("no broker answers (or it was lost during the request): try again once it is back")
 
@@ -128,6 +136,8 @@ def complete(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
                     del operation["parameters"]
             if get_broker in needs:
                 responses.setdefault("503", UNAVAILABLE)
+            if needs.intersection(GATES):
+                responses.setdefault("429", TOO_MANY)
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _plain(parameter.get("schema", {}))
     for operation in (op for ops in schema["paths"].values() for op in ops.values()):

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from .. import dlq, students
 from ..errors import InvalidParams
 from ..students import Viewer
+from .admission import Gate, get_gate
 from .connections import Broker, get_broker
 from .models import DeadLetter, DeadLetterList, Discarded, ErrorOut, JobIdParam, RedriveRequest, Submitted, strict_params
 from .rest import submitted
@@ -64,6 +65,7 @@ def redrive_dead_letter(
     job_id: JobIdParam,
     body: RedriveRequest | None = Body(None),
     viewer: Viewer = Depends(get_viewer),
+    gate: Gate = Depends(get_gate),
     broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
     conn = broker.sync()
@@ -74,7 +76,9 @@ def redrive_dead_letter(
     try:
         if params is not None:
             strict_params(dlq.inspect(conn, job_id)["task"], params)
-        new_id = dlq.redrive(conn, job_id, params)
+        with gate.admit(conn) as ticket:
+            new_id = dlq.redrive(conn, job_id, params)
+            ticket.bind([new_id])
     except (ValueError, InvalidParams) as exc:
         raise HTTPException(409, f"these params do not fit the job's task: {exc}") from None
     return submitted(conn, new_id, redrive_of=job_id)

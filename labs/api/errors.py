@@ -12,6 +12,8 @@ NotAllowed (no/unknown token)  401     ``this lab runs in classroom mode: regist
 NameTaken                      409     ``the name 'alice' is taken in this class: pick another ...``
 a method the path does not do  405     ``Method Not Allowed``, with ``Allow`` listing the path's methods
 UnknownBatch                   404     ``no batch with id 'b-1'``
+Refused (admission control)    429     ``rate limit: 200 jobs per 60 s for student alice; ...``, with ``Retry-After``
+TooBig (batch over a limit)    422     ``a request of 150 jobs exceeds the cap of 100 jobs ...``
 other LabError                 503     the server cannot do it now (no embedder, a setting that does not work)
 BrokerUnavailable              503     ``no broker answers at redis://...; start one with ...``
 broker lost mid-request        503     (the connection is remade on the next request)
@@ -38,6 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..admission import Refused, TooBig
 from ..dlq import NotInDeadLetterQueue
 from ..errors import BrokerUnavailable, InvalidParams, LabError, UnknownTask
 from ..jobs import UnknownJob
@@ -56,6 +59,8 @@ STATUS: tuple[tuple[type[LabError], int], ...] = (
     (NameTaken, 409),
     (InvalidName, 422),
     (UnknownBatch, 404),
+    (Refused, 429),
+    (TooBig, 422),
 )
 """Everything else the lab raises (an embedder or a setting that does not work here) is the server's: 503."""
 
@@ -109,6 +114,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LabError)
     async def lab_error(request: Request, exc: LabError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAllowed) else None
+        if isinstance(exc, Refused):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"detail": str(exc)}, status_code=status_of(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)

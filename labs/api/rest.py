@@ -25,6 +25,7 @@ from ..errors import InvalidParams
 from ..i18n import task_titles
 from ..states import is_terminal
 from ..students import Viewer
+from .admission import Gate, get_gate
 from .connections import Broker, get_broker
 from .models import (
     TASK_NAMES,
@@ -78,40 +79,60 @@ def catalogue() -> list[dict[str, Any]]:
     ]
 
 
+def check_params(items: list[SubmitRequest]) -> None:
+    """Every parcel's params checked before any is sent (or counted against a limit): a bad one is a 422."""
+    for index, item in enumerate(items):
+        try:
+            get_spec(item.task).validate(item.params)
+        except InvalidParams as exc:
+            raise InvalidParams(f"jobs[{index}]: {exc}" if len(items) > 1 else str(exc)) from None
+
+
 @router.post("/tasks", status_code=202, response_model=Submitted, summary="Submit a catalogue task (寄快递)")
 def submit_task(
-    body: SubmitRequest, response: Response, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+    body: SubmitRequest,
+    response: Response,
+    viewer: Viewer = Depends(get_viewer),
+    gate: Gate = Depends(get_gate),
+    broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
+    check_params([body])
     conn = broker.sync()
-    job_id = jobs.submit(
-        conn, body.task, body.params, retry=body.retry_dict(), timeout=body.timeout, student=viewer.student, engine=body.engine
-    )
+    with gate.admit(conn) as ticket:
+        job_id = jobs.submit(
+            conn,
+            body.task,
+            body.params,
+            retry=body.retry_dict(),
+            timeout=body.timeout,
+            student=viewer.student,
+            engine=body.engine,
+        )
+        ticket.bind([job_id])
     response.headers["Location"] = f"/tasks/{job_id}"
     return submitted(conn, job_id)
 
 
 @router.post("/tasks/batch", status_code=202, response_model=BatchSubmitted, summary="Submit many tasks at once")
 def submit_batch(
-    body: BatchRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+    body: BatchRequest, viewer: Viewer = Depends(get_viewer), gate: Gate = Depends(get_gate), broker: Broker = Depends(get_broker)
 ) -> dict[str, Any]:
-    for index, item in enumerate(body.jobs):  # check every parcel before sending any
-        try:
-            get_spec(item.task).validate(item.params)
-        except InvalidParams as exc:
-            raise InvalidParams(f"jobs[{index}]: {exc}") from None
+    check_params(body.jobs)
     conn = broker.sync()
-    ids = [
-        jobs.submit(
-            conn,
-            item.task,
-            item.params,
-            retry=item.retry_dict(),
-            timeout=item.timeout,
-            student=viewer.student,
-            engine=item.engine,
-        )
-        for item in body.jobs
-    ]
+    with gate.admit(conn, len(body.jobs)) as ticket:  # the whole batch is admitted, or none of it
+        ids = [
+            jobs.submit(
+                conn,
+                item.task,
+                item.params,
+                retry=item.retry_dict(),
+                timeout=item.timeout,
+                student=viewer.student,
+                engine=item.engine,
+            )
+            for item in body.jobs
+        ]
+        ticket.bind(ids)
     return {"jobs": [submitted(conn, job_id) for job_id in ids]}
 
 

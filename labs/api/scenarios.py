@@ -44,6 +44,7 @@ from ..engines import names as engine_names
 from ..errors import BrokerUnavailable, LabError
 from ..scenarios import batches, pdfs, summaries
 from ..states import is_terminal
+from .admission import Gate, get_gate
 from .connections import Broker, get_broker
 from .hub import dumps, id_key
 from .models import MAX_BATCH, ErrorOut, JsonInt, check_engine_name, integral
@@ -126,16 +127,24 @@ NO_BATCH = {404: {"model": ErrorOut, "description": "no such batch (or another s
     responses={404: {"model": ErrorOut, "description": "a document id that was never uploaded"}},
 )
 def start_documents(
-    body: DocumentsRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+    body: DocumentsRequest,
+    viewer: Viewer = Depends(get_viewer),
+    gate: Gate = Depends(get_gate),
+    broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
-    if body.samples is not None:
-        paths: list[str | Path] = list(pdfs.sample_corpus(body.samples, broken=body.broken))
-    else:
-        paths = [d for d in body.documents or []]
-        for ref in paths:
+    if body.documents is not None:
+        for ref in body.documents:
             if "/" in str(ref) or "\\" in str(ref) or not (documents_dir() / str(ref)).is_file():
                 raise HTTPException(404, f"no document with id {str(ref)[:80]!r}: upload it with POST /documents first")
-    batch_id = pdfs.start(broker.sync(), paths, student=viewer.student, engine=body.engine)
+    conn = broker.sync()
+    total = len(body.documents) if body.documents is not None else (body.samples or 0) + body.broken
+    with gate.admit(conn, total + 1) as ticket:  # the files and their summary; before the samples are made
+        if body.samples is not None:
+            paths: list[str | Path] = list(pdfs.sample_corpus(body.samples, broken=body.broken))
+        else:
+            paths = list(body.documents or [])
+        batch_id = pdfs.start(conn, paths, student=viewer.student, engine=body.engine)
+        ticket.bind([*batches.job_ids(conn, batch_id), *batches.summary_ids(conn, batch_id)])
     return {"batch": batch_id, "total": len(paths), "engine": body.engine, "links": batch_links(batch_id)}
 
 
@@ -158,9 +167,15 @@ def search(q: str = Query(..., min_length=1, max_length=500), k: int = Query(3, 
 
 @router.post("/scenarios/summaries", status_code=202, summary="Scenario 3: write summaries into the database")
 def start_summaries(
-    body: SummariesRequest, viewer: Viewer = Depends(get_viewer), broker: Broker = Depends(get_broker)
+    body: SummariesRequest,
+    viewer: Viewer = Depends(get_viewer),
+    gate: Gate = Depends(get_gate),
+    broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
-    batch_id = summaries.start(broker.sync(), body.n, student=viewer.student, engine=body.engine)
+    conn = broker.sync()
+    with gate.admit(conn, body.n) as ticket:
+        batch_id = summaries.start(conn, body.n, student=viewer.student, engine=body.engine)
+        ticket.bind(batches.job_ids(conn, batch_id))
     return {
         "batch": batch_id,
         "total": body.n,

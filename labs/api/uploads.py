@@ -36,9 +36,10 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive
 
-from .. import jobs
+from .. import admission, jobs
 from ..document_folders import documents_dir
 from ..settings import settings
+from .admission import Gate, get_gate
 from .connections import Broker, get_broker
 from .models import DocumentList, ErrorOut, Uploaded
 from .rest import submitted
@@ -162,18 +163,23 @@ async def upload_documents(
         },
     ),
     process: bool = Query(False, description="submit a process_document job for each file"),
+    gate: Gate = Depends(get_gate),
     broker: Broker = Depends(get_broker),
 ) -> dict[str, Any]:
     if len(files) > MAX_FILES:
         raise HTTPException(422, f"at most {MAX_FILES} files per upload, got {len(files)}")
-    conn = await run_in_threadpool(broker.sync) if process else None  # 503 before saving anything
-    stored = await run_in_threadpool(_store, files, max_upload_bytes())
-    submitted_jobs = []
-    if conn is not None:
-        for doc in stored:
-            job_id = await run_in_threadpool(jobs.submit, conn, "process_document", {"document": doc["id"]})
-            submitted_jobs.append(submitted(conn, job_id))
-    return {"documents": stored, "jobs": submitted_jobs}
+    if not process:
+        return {"documents": await run_in_threadpool(_store, files, max_upload_bytes()), "jobs": []}
+    conn = await run_in_threadpool(broker.sync)  # 503 before saving anything
+    ticket = await run_in_threadpool(admission.check, conn, gate.subject, len(files))  # and 429
+    try:
+        stored = await run_in_threadpool(_store, files, max_upload_bytes())
+        ids = [await run_in_threadpool(jobs.submit, conn, "process_document", {"document": doc["id"]}) for doc in stored]
+    except BaseException:
+        ticket.release()  # one ZREM, here even when the request is cancelled: the places go back
+        raise
+    await run_in_threadpool(ticket.bind, ids)
+    return {"documents": stored, "jobs": [submitted(conn, job_id) for job_id in ids]}
 
 
 @router.get("/documents", response_model=DocumentList, summary="The stored PDFs")

@@ -97,6 +97,12 @@ def job_ids(conn: redis.Redis, batch_id: str) -> list[str]:
     return ids
 
 
+def summary_ids(conn: redis.Redis, batch_id: str) -> list[str]:
+    """The batch's summary job, if it has one (a list: to add to :func:`job_ids` when counting every job it sent)."""
+    summary = conn.hget(batch_key(batch_id), "summary")
+    return [summary.decode()] if summary else []
+
+
 def status(conn: redis.Redis, batch_id: str) -> dict[str, Any]:
     """Whole-batch progress and each job's state, progress and error, from the event log."""
     ids = job_ids(conn, batch_id)

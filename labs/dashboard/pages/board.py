@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from labs import admission
 from labs.catalogue import CATALOGUE, get_spec
 from labs.dashboard import charts, i18n, queries, ui
 from labs.dashboard import submit as sub
@@ -257,9 +258,55 @@ def live_board() -> None:
     st.caption(ui.t("board.tick", ms=elapsed, read=board.events_read, last=board.last_id))
 
 
+LIMIT_LABELS = {"rate": "admission.rate", "active": "admission.active", "depth": "admission.depth"}
+
+
+@ui.guarded
+def admission_panel() -> None:
+    """Each admission limit as it applies now, and who hits which (the API's 429s, counted in Redis)."""
+    lang = ui.lang()
+    view = admission.overview(ui.connection())
+    with st.expander("🚦 " + ui.t("admission.header")):
+        st.caption(ui.t("admission.help", mode=view["mode"]))
+        rows = []
+        for limit in view["limits"]:
+            value = (
+                ui.t("admission.rate_value", n=limit["value"], period=f"{limit['period']:g}")
+                if limit["limit"] == "rate"
+                else ui.t("admission.jobs", n=limit["value"])
+            )
+            rows.append(
+                {
+                    i18n.t("col.limit", lang): ui.t(LIMIT_LABELS[limit["limit"]]),
+                    i18n.t("col.value", lang): value,
+                    i18n.t("col.checked", lang): ui.t("admission.on") if limit["on"] else ui.t("admission.off"),
+                }
+            )
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.markdown(f"**{ui.t('admission.who_hits')}**")
+        if not view["refusals"]:
+            st.caption(ui.t("admission.none"))
+            return
+        st.dataframe(
+            [
+                {
+                    i18n.t("col.who", lang): row["who"].partition(":")[2] or ui.t("admission.everyone"),
+                    i18n.t("col.limit", lang): ui.t(LIMIT_LABELS[row["limit"]]),
+                    i18n.t("col.refused", lang): row["count"],
+                }
+                for row in view["refusals"]
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        for entry in view["recent"][:5]:
+            st.caption(f"429 · {entry['message']}")
+
+
 st.title("📦 " + ui.t("app.title") + " · " + ui.t("page.board"))
 st.caption(ui.t("app.tagline"))
 ui.analogy("queue")
 submit_panel()
 st.subheader(ui.t("board.header"))
 live_board()
+admission_panel()
