@@ -59,3 +59,22 @@ def test_an_unknown_question_says_which_exist() -> None:
 
 def test_score_counts_correct_answers() -> None:
     assert quiz.score({"q1": "sse", "q2": "sse"}) == (1, len(quiz.QUESTIONS))
+
+
+@pytest.mark.parametrize("qid", list(quiz.QUESTIONS))
+def test_each_wrong_choice_names_its_misconception(qid: str) -> None:
+    """A wrong choice is answered with why it is wrong (zh and en), not only "再想想"; the right one never is."""
+    q = quiz.QUESTIONS[qid]
+    right = quiz.normalise(quiz.expected(qid))
+    assert right not in q.wrong
+    for choice in q.choices:
+        if quiz.normalise(choice) != right:
+            assert quiz.normalise(choice) in q.wrong, f"{qid}: no explanation for the wrong choice {choice!r}"
+    for answer, (zh, en) in q.wrong.items():
+        message = quiz.check_answer(qid, sorted(answer) if isinstance(answer, frozenset) else answer).message
+        assert zh in message and en in message and re.search(r"[\u4e00-\u9fff]", zh)
+
+
+def test_an_unforeseen_wrong_answer_is_sent_to_its_lesson() -> None:
+    message = quiz.check_answer("q2", "teleport").message
+    assert "第 07 课" in message and "lesson 07" in message
