@@ -181,6 +181,29 @@ OUTCOME_COLOURS = {"waiting": "#cccccc", "completed": "#2ca02c", "failed": "#d62
                    "timed_out": "#8c564b", "abandoned": "#7f7f7f", "error": "#ff7f0e", "running": "#f0a202"}  # fmt: skip
 
 
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC")
+"""Fonts with Chinese glyphs, in the order tried (Debian's fonts-noto-cjk, then common desktop ones)."""
+
+
+def bilingual_charts() -> str:
+    """Let matplotlib draw 中文 labels: put the first installed CJK font before its default; return its name ('' if none).
+
+    matplotlib's default font (DejaVu Sans) has no Chinese glyphs: a label
+    like "队列深度 / queue depth" would show boxes. Without any CJK font the
+    English half still reads.
+    """
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    found = next((name for name in CJK_FONTS if name in installed), "")
+    if found:
+        matplotlib.rcParams["font.sans-serif"] = [found, *matplotlib.rcParams["font.sans-serif"]]
+        matplotlib.rcParams["font.family"] = "sans-serif"
+        matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
+    return found
+
+
 def timeline(
     histories: dict[str, Iterable[Event | dict[str, Any]]], title: str = "", colour_by: str = "outcome", ax: Any = None
 ) -> Any:

@@ -84,6 +84,9 @@ WRONG_ANSWERS = [
     ("ex08_always_websocket", "the seed's advice", "one-way push is enough"),
     ("ex08_rq_everywhere", "the engine you chose meets each need, measured", "ARQ's event loop waits on max_jobs"),
     ("ex08_async_is_fastest", "the engine you chose meets each need, measured", "ARQ looks at its queue every 0.5 s"),
+    ("ex09_no_wait", "after a 429, wait as long as Retry-After says", 'read response.headers["Retry-After"]'),
+    ("ex09_retry_everything", "a 422 is not retried: waiting cannot fix bad params", "retry a 429 only"),
+    ("ex09_skips_refused", "every job accepted, each once, in order", "submit a refused (429) job again"),
 ]
 
 

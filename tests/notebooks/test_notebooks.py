@@ -64,8 +64,8 @@ def code_cells(path: Path) -> list[str]:
 # --------------------------------------------------------------------------- the set
 
 
-def test_the_lessons_are_00_to_12() -> None:
-    assert [path.name[:2] for path in NOTEBOOKS] == [f"{n:02d}" for n in range(13)]
+def test_the_lessons_are_00_to_13() -> None:
+    assert [path.name[:2] for path in NOTEBOOKS] == [f"{n:02d}" for n in range(14)]
 
 
 def test_the_notebooks_are_built_from_their_sources() -> None:
@@ -299,6 +299,15 @@ EVIDENCE: dict[str, list[str]] = {
         r"fastembed:all-MiniLM-L6-v2-int8: the right handbook first for [45] of 5 paraphrases",
     ],
     "12_review": [r"q4: observed 4\b", r"q7: observed False .*✅", r"replayed path: pending → running → completed"],
+    "13_backpressure": [
+        r"no limit: deepest queue \d+ jobs",
+        r"Little predicts a wait of [\d.]+ s",
+        r"it really waited [\d.]+ s",
+        r"chart font: Noto Sans CJK",
+        r"depth limit 5: deepest queue [0-5], refused at the door: [1-9]\d* of 40",
+        r"429, Retry-After: \d+ \| queue depth limit",
+        r"polite: .*429 wait \d+ s.* 202",
+    ],
 }
 
 

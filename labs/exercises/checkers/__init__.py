@@ -18,6 +18,7 @@ LESSONS = {
     "websocket": "notebooks/07_websocket.ipynb",
     "sse": "notebooks/08_sse.ipynb",
     "comparison": "notebooks/09_comparison.ipynb",
+    "backpressure": "notebooks/13_backpressure.ipynb",
 }
 """The lesson notebook each hint points at."""
 
@@ -66,6 +67,13 @@ EXERCISES: dict[str, Exercise] = {
             "WebSocket, SSE or polling; RQ, Celery or ARQ?",
             LESSONS["comparison"],
             "jobs",
+        ),
+        Exercise(
+            "ex09_retry_after",
+            "听从 Retry-After 的客户端",
+            "a client that honours Retry-After",
+            LESSONS["backpressure"],
+            "server",
         ),
     )
 }
