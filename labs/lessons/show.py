@@ -260,9 +260,9 @@ class Relay:
 
     Clients connect to ``relay.port``; ``cut()`` closes every connection through it at once
     (both sides see the line go dead) while the relay keeps accepting new ones. ``freeze()``
-    makes the line half-open: every connection stays up, but no byte passes either way (they
-    wait in the relay, as TCP would retransmit them), so neither side sees a close, only
-    silence; ``thaw()`` lets the held bytes through, in order.
+    makes the line half-open: every connection stays up, but no byte passes either way, nor
+    a close (they wait in the relay, as TCP would retransmit them), so neither side sees a
+    close, only silence; ``thaw()`` lets the held bytes through, in order.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -300,10 +300,13 @@ class Relay:
 
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while data := src.recv(65536):
-                while not self._flowing.wait(0.05):  # frozen: hold the bytes (and stop reading)
+            while True:
+                data = src.recv(65536)
+                while not self._flowing.wait(0.05):  # frozen: hold the bytes, or the close (b""), and stop reading
                     if dst.fileno() < 0:
                         return  # cut while frozen
+                if not data:
+                    break
                 dst.sendall(data)
         except OSError:
             pass
