@@ -25,7 +25,7 @@ is the moment it was parsed, so a caller can measure delivery delay
 browser's ``EventSource`` must).
 
 The package: ``clients`` (the two clients), ``sse`` (:class:`SseFollow`),
-``ws`` (:class:`WsCall`, :class:`WsFollow`), ``protocol`` (messages, errors,
+``ws`` (:class:`WsCall`, :class:`Heartbeat`, :class:`WsFollow`), ``protocol`` (messages, errors,
 the address and token). A service: it imports nothing of ``labs.api`` or
 ``labs.dashboard``, only the states from the core.
 
@@ -53,7 +53,7 @@ from .protocol import (
     hung_up_on_purpose,
 )
 from .sse import AsyncSseFollow, SseFollow
-from .ws import AsyncWsCall, AsyncWsFollow, WsCall, WsFollow
+from .ws import AsyncWsCall, AsyncWsFollow, Heartbeat, WsCall, WsFollow
 
 __all__ = [
     "CLOSE_BROKER_LOST",
@@ -66,6 +66,7 @@ __all__ = [
     "AsyncSseFollow",
     "AsyncWsCall",
     "AsyncWsFollow",
+    "Heartbeat",
     "HungUp",
     "LabClient",
     "Message",

@@ -1,4 +1,4 @@
-"""WebSocket calls about one job (the phone call: 电话通话), and a follow that redials and resumes (sync and asyncio)."""
+"""WebSocket calls about one job (电话通话), a client heartbeat, and a follow that redials and resumes (sync and asyncio)."""
 
 from __future__ import annotations
 
@@ -112,6 +112,58 @@ class WsCall(_WsState):
     @property
     def close_reason(self) -> str | None:
         return self.ws.close_reason
+
+
+class Heartbeat:
+    """A client heartbeat (心跳：“喂？还在吗？”): ``ping`` every ``interval`` s; ``missed`` unanswered in a row: dead line.
+
+    Why: a half-open line (nothing passes, yet no close ever comes) is as silent as a quiet
+    job, and the socket reports neither an error nor a close; only a question that gets no
+    answer tells the two apart. It is the application's ``ping`` (answered by ``pong``),
+    because a browser's ``WebSocket`` cannot send protocol pings. A dead line is dropped
+    with :meth:`WsCall.cut` (a goodbye would not be heard either).
+    """
+
+    def __init__(self, call: WsCall, interval: float, missed: int = 2) -> None:
+        self.call, self.interval, self.missed = call, interval, missed
+        self.log: list[str] = []
+        """What happened, in order: ``ping``, ``pong``, ``missed``, then ``dead`` or ``end``."""
+        self.dead_at: float | None = None
+        """``time.monotonic()`` when the line was declared dead."""
+
+    def run(self) -> bool:
+        """Listen and ping until the call ends (False) or the line is found dead (True)."""
+        in_a_row = 0
+        while True:
+            self.call.ping()
+            self.log.append("ping")
+            answered = self._listen(time.monotonic() + self.interval)
+            if self.call.done:
+                self.log.append("end")
+                return False
+            if answered:
+                in_a_row = 0
+                continue
+            in_a_row += 1
+            self.log.append("missed")
+            if in_a_row == self.missed:
+                self.dead_at = time.monotonic()
+                self.log.append("dead")
+                self.call.cut()
+                return True
+
+    def _listen(self, until: float) -> bool:
+        """Take every frame until ``until`` (or the end); whether a ``pong`` came."""
+        answered = False
+        while not self.call.done and (left := until - time.monotonic()) > 0:
+            try:
+                message = self.call.recv(timeout=left)
+            except TimeoutError:
+                break
+            if message.type == "pong":
+                answered = True
+                self.log.append("pong")
+        return answered
 
 
 class AsyncWsCall(_WsState):

@@ -279,10 +279,13 @@ def ApiServer(host: str = "127.0.0.1", port: int = 0) -> Any:  # noqa: N802 - re
 
 
 class Relay:
-    """A TCP relay between a client and a server whose line can be cut, like a radio signal that drops.
+    """A TCP relay between a client and a server whose line can be cut or frozen, like a radio signal that drops.
 
     Clients connect to ``relay.port``; ``cut()`` closes every connection through it at once
-    (both sides see the line go dead) while the relay keeps accepting new ones.
+    (both sides see the line go dead) while the relay keeps accepting new ones. ``freeze()``
+    makes the line half-open: every connection stays up, but no byte passes either way, nor
+    a close (they wait in the relay, as TCP would retransmit them), so neither side sees a
+    close, only silence; ``thaw()`` lets the held bytes through, in order.
     """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
@@ -292,6 +295,8 @@ class Relay:
         self.url = f"http://{target_host}:{self.port}"
         self.ws_url = f"ws://{target_host}:{self.port}"
         self.cuts = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
 
@@ -316,10 +321,15 @@ class Relay:
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
-            while data := src.recv(65536):
+            while True:
+                data = src.recv(65536)
+                while not self._flowing.wait(0.05):  # frozen: hold the bytes, or the close (b""), and stop reading
+                    if dst.fileno() < 0:
+                        return  # cut while frozen
+                if not data:
+                    break
                 dst.sendall(data)
         except OSError:
             pass
@@ -340,6 +350,19 @@ class Relay:
         self.cuts += 1
         return len(pairs)
 
+    def freeze(self) -> None:
+        """Half-open every line: connections stay open, nothing passes until :meth:`thaw`."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        """Let bytes pass again (those held while frozen first)."""
+        self._flowing.set()
+
+    @property
+    def frozen(self) -> bool:
+        return not self._flowing.is_set()
+
     def stop(self) -> None:
         self.listener.close()
         self.cut()
+        self.thaw()

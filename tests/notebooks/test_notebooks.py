@@ -270,7 +270,12 @@ EVIDENCE: dict[str, list[str]] = {
         r"forced stop: failed \(cancelled\)",
         r"cooperative stop: failed \(cancelled\)",
     ],
-    "07_websocket": [r"line dropped \(code 1012\)", r"received (\d+) events, the log has \1; duplicates: 0"],
+    "07_websocket": [
+        r"line dropped \(code 1012\)",
+        r"received (\d+) events, the log has \1; duplicates: 0",
+        r"after the freeze: close code None, still listening: True, ended: no",
+        r"(interval [\d.]+ s: dead line detected after 2 unanswered pings.*\n){3}",
+    ],
     "08_sse": [
         r"signal lost \(\w+\)",
         r"heard (\d+) events, the log has \1; duplicates: 0",
