@@ -215,6 +215,7 @@ def timeline(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
+    bilingual_charts()
     histories = {label: _as_dicts(h) for label, h in histories.items()}
     t0 = min((h[0]["ts"] for h in histories.values() if h), default=0.0)
     labels = list(histories)
@@ -235,7 +236,7 @@ def timeline(
                 ax.text(seg["start"], row, f" {seg['attempt']}", va="center", fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds since the first job was enqueued (numbers: attempt)")
+    ax.set_xlabel("距第一个任务入队的秒数（数字：第几次投递）/ seconds since the first job was enqueued (numbers: attempt)")
     ax.set_title(title)
     ax.legend(handles=[Patch(color=c, label=k) for k, c in used.items()], loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     return ax
