@@ -11,17 +11,20 @@ Every figure is read from the lab's event log (the same clock for all three engi
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from .. import events, keys
-from ..clock import scaled
+from ..clock import scaled, time_scale
 from ..session import LabSession
+from ..settings import environment, state_dir
 
 KINDS = {"rq": "simple", "celery": "simple", "arq": "async"}
 """One worker process each: RQ's SimpleWorker, Celery's solo pool, ARQ's event loop."""
@@ -124,3 +127,38 @@ def table(rows: list[Row]) -> str:
         lines.append(f"{row.engine:8}{row.worker:22}{row.noop_per_s:13.0f}{row.start_p50_ms:14.1f}{row.start_p99_ms:14.1f}"
                      f"{row.io_jobs:10d}{row.io_seconds:9.2f}{row.io_waits:8.1f}")  # fmt: skip
     return "\n".join(lines)
+
+
+def results_file() -> Path:
+    """Where the last race on this machine is kept (the state folder), for the lessons that come after it."""
+    return state_dir() / "race.json"
+
+
+def save(rows: list[Row]) -> Path:
+    """Keep a race's rows (lesson 10) so that a later lesson can quote what was measured here, not a constant."""
+    path = results_file()
+    path.write_text(json.dumps({"measured": time.time(), "rows": [row.as_dict() for row in rows]}, indent=1))
+    return path
+
+
+def io_waits(engines: tuple[str, ...] = ("rq", "celery", "arq"), jobs: int = 10) -> tuple[dict[str, float], str]:
+    """Waits that I/O-bound jobs took on one worker process of each engine, and where the figures come from.
+
+    The last race on this machine (lesson 10) when it measured every one of ``engines``; otherwise a
+    small race now (``jobs`` one-wait jobs each, at no less than 0.1 s a demo second).
+    """
+    with_figures = {}
+    path = results_file()
+    if path.exists():
+        try:
+            with_figures = {row["engine"]: float(row["io_waits"]) for row in json.loads(path.read_text())["rows"]}
+        except (ValueError, KeyError, TypeError):
+            with_figures = {}
+    if all(engine in with_figures for engine in engines):
+        return {engine: with_figures[engine] for engine in engines}, f"lesson 10's race ({path.name})"
+    waits = {}
+    with environment(LAB_TIME_SCALE=str(max(0.1, time_scale()))):
+        for engine in engines:
+            with LabSession(workers=1, kind=KINDS[engine], engine=engine) as lab:
+                waits[engine] = io_wall(lab, jobs)[1]
+    return waits, f"a race just now ({jobs} jobs each)"

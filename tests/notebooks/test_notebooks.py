@@ -303,7 +303,7 @@ EVIDENCE: dict[str, list[str]] = {
         r"written by: \['simple-\w+'",
         r"fastembed:all-MiniLM-L6-v2-int8: the right handbook first for [45] of 5 paraphrases",
     ],
-    "12_review": [r"q4: observed 4\b", r"q7: observed False .*✅", r"replayed path: pending → running → completed"],
+    "12_review": [r"q12: observed 'arq'", r"I/O-bound waits per engine: .* from lesson 10's race", r"q4: observed 4\b", r"q7: observed False .*✅", r"replayed path: pending → running → completed"],
     "13_backpressure": [
         r"no limit: deepest queue \d+ jobs",
         r"Little predicts a wait of [\d.]+ s",
