@@ -93,9 +93,9 @@ STATUS_TO_STATE = {
 # --------------------------------------------------------------------------- settings
 
 
-def queue() -> str:
-    """The Celery queue of the lab (``<LAB_QUEUE>-celery``), beside RQ's."""
-    return f"{queue_name()}-celery"
+def queue(base: str | None = None) -> str:
+    """The Celery queue of the lab (``<LAB_QUEUE>-celery``, or ``<base>-celery``), beside RQ's."""
+    return f"{base or queue_name()}-celery"
 
 
 def acks_late() -> bool:
@@ -891,6 +891,7 @@ class CeleryEngine(Engine):
             self.app(conn).tasks[job["func"]].apply_async(
                 kwargs=job["params"],
                 task_id=job_id,
+                queue=queue(job.get("queue")),
                 soft_time_limit=soft,
                 time_limit=hard,
                 headers={"lab": {"task": task, "data": job["data"], "meta": job["meta"]}},
@@ -958,6 +959,14 @@ class CeleryEngine(Engine):
                 ids.append(json.loads(raw)[0]["headers"]["id"])
         ids += [raw.decode() for raw in conn.hkeys(RUNNING)]
         return list(dict.fromkeys(ids))
+
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        """kombu's Redis transport LPUSHes a message and its workers BRPOP: the jobs ahead are those to its right."""
+        name = queue(_meta(conn, job_id).get("queue"))
+        messages = conn.lrange(name, 0, -1)
+        ahead = next((len(messages) - 1 - i for i, raw in enumerate(messages) if job_id.encode() in raw), None)
+        listeners = [w for w in self.workers(conn) if w["queue"] == name]
+        return {"queue": name, "ahead": ahead, "workers": len(listeners)}
 
     def workers(self, conn: Any) -> list[dict[str, Any]]:
         """The live Celery workers (their heartbeat has not expired), in the shape of RQ's list."""

@@ -13,6 +13,7 @@ import math
 import sys
 from typing import Any
 
+from rq import Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -51,7 +52,7 @@ class RQEngine(Engine):
         job_id, task, kwargs = job["id"], job["task"], job["params"]
         events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status="queued", attempt=0, **job["data"])
         try:
-            lab_queue(conn).enqueue(
+            lab_queue(conn, job.get("queue")).enqueue(
                 job["func"],
                 kwargs=kwargs,
                 job_id=job_id,
@@ -123,6 +124,14 @@ class RQEngine(Engine):
         for registry in (queue.scheduled_job_registry, queue.started_job_registry, queue.deferred_job_registry):
             ids += registry.get_job_ids()
         return list(dict.fromkeys(ids))
+
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        try:
+            queue = lab_queue(conn, fetch_job(conn, job_id).origin)
+        except NoSuchJobError:
+            return None
+        listeners = Worker.all(queue=queue)  # drops registered workers whose key has expired (dead ones)
+        return {"queue": queue.name, "ahead": queue.get_job_position(job_id), "workers": len(listeners)}
 
     def worker_command(self, kind: str | None = None, name: str | None = None) -> list[str]:
         args = [sys.executable, "-m", "labs", "worker", "--engine", self.name]
