@@ -64,7 +64,12 @@ class Settings(BaseSettings):
         ge=0,
     )
     state_dir: Path | None = var("LAB_STATE_DIR", None, "folder for the broker URL file, logs, uploads, index", shown="`.lab/`")
-    queue: str = var("LAB_QUEUE", "lab", "name of the RQ queue the lab uses", min_length=1)
+    queue: str = var(
+        "LAB_QUEUE",
+        "lab",
+        "name of the lab's queue (RQ's; Celery's and ARQ's are `<name>-celery`, `<name>-arq`); a `LabSession` sets its own",
+        min_length=1,
+    )
     # workers
     heartbeat_grace: float = var("LAB_HEARTBEAT_GRACE", 10.0, "demo seconds before a silent job counts as abandoned", ge=0)
     broker_outage_seconds: float = var(
