@@ -222,4 +222,6 @@ def why_not_done(job_id: str, state: str, timeout: float, backlog: dict[str, Any
     workers = f"{listeners} worker{'' if listeners == 1 else 's'} listen{'s' if listeners == 1 else ''} on it"
     if waiting:
         return f"{head}: {waiting} ({workers})"
-    return f"{head}: {'not in' if ahead is None else 'first in'} queue {queue!r} ({workers})"
+    if ahead is None:
+        return f"{head}: not in queue {queue!r} yet (a retry's wait?); {workers}"
+    return f"{head}: first in queue {queue!r}; {workers} (all busy?)"

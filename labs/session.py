@@ -27,6 +27,7 @@ deletes the queue's keys when it left nothing in them.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
@@ -137,7 +138,8 @@ class LabSession:
         if self in _running:
             _drop_queue(self)
             if self.url and self.queue != queue_name():
-                self._delete_empty_queue()
+                with contextlib.suppress(redis.RedisError, OSError):  # tidying up: a broker gone meanwhile is no error
+                    self._delete_empty_queue()
 
     def _delete_empty_queue(self) -> None:
         """Delete the keys of this session's queue if nothing is left in them (a failed job keeps them: the DLQ lists it).

@@ -95,6 +95,9 @@ def test_why_not_done_names_the_queue_the_jobs_ahead_and_the_workers() -> None:
     assert jobs.why_not_done("j1", "pending", 1.5, {**lab, "ahead": 1, "workers": 0}) == (
         "job j1 still pending after 1.5 s: no worker listens on queue 'lab' (1 job ahead of it in queue 'lab')"
     )
+    assert jobs.why_not_done("j1", "pending", 60, {**lab, "ahead": None, "workers": 1}) == (
+        "job j1 still pending after 60 s: not in queue 'lab' yet (a retry's wait?); 1 worker listens on it"
+    )
     assert jobs.why_not_done("j1", "running", 60) == "job j1 still running after 60 s"
 
 
