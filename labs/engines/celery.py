@@ -226,16 +226,21 @@ class _Completion:
 _completions: dict[str, _Completion] = {}
 """Result key (``celery-task-meta-<id>``) -> the completion its write carries."""
 
-_apps: dict[str, Celery] = {}
+_apps: dict[tuple[str, str], Celery] = {}
 _conns: dict[tuple[int, str], redis.Redis] = {}
 _publishing: contextvars.ContextVar[redis.Redis | None] = contextvars.ContextVar("lab_celery_publish", default=None)
 
 
 def app_for(url: str) -> Celery:
-    """The lab's Celery app for broker ``url`` (one per URL and process)."""
-    app = _apps.get(url)
+    """The lab's Celery app for broker ``url`` (one per URL, queue and process).
+
+    Per queue too: an app's ``task_default_queue`` is fixed when it is made, and a
+    :class:`~labs.session.LabSession` changes ``LAB_QUEUE`` for its process while it runs.
+    """
+    key = (url, queue())
+    app = _apps.get(key)
     if app is None:
-        app = _apps[url] = make_app(url)
+        app = _apps[key] = make_app(url)
     return app
 
 
