@@ -20,9 +20,11 @@ never wait behind thousands that somebody else left in the lab's queue: its
 workers listen there (``LAB_QUEUE`` in their environment) and :meth:`submit`
 sends there. While it runs, ``LAB_QUEUE`` is also set in *this* process, so
 what the lesson starts here (an API server in a thread, a scenario, a redrive)
-or as a subprocess sends there too. ``queue=queue_name()`` shares the lab's
-queue instead (a dashboard or API started beforehand sends there). :meth:`stop`
-deletes the queue's keys when it left nothing in them.
+or as a subprocess sends there too. Sessions of one lesson on different engines
+share one name (``queue=lab.queue``: RQ's queue, ``-celery`` and ``-arq``), so that
+code that reads ``LAB_QUEUE`` finds each engine's queue. ``queue=queue_name()``
+shares the lab's queue instead (a dashboard or API started beforehand sends
+there). :meth:`stop` deletes the queue's keys when it left nothing in them.
 """
 
 from __future__ import annotations
