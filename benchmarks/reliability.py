@@ -33,6 +33,7 @@ from labs import events
 from labs.jobs import cancel
 from labs.session import LabSession
 from labs.settings import environment as env
+from labs.settings import queue_name
 from labs.testing.accounting import account, count_events, event_names, wait_terminal
 from labs.testing.api_process import ApiServer
 from labs.testing.bad_input import fire_bad_inputs, tally
@@ -61,7 +62,7 @@ def main() -> int:
     started = time.perf_counter()
     with env(**settings), RedisServer() as server, env(REDIS_URL=server.url):
         print(f"redis-server {server.url} (appendfsync always)   state: {state}   time scale: {settings['LAB_TIME_SCALE']}")
-        with ApiServer() as api, LabSession(workers=2, kind="fork") as lab:
+        with ApiServer() as api, LabSession(workers=2, kind="fork", queue=queue_name()) as lab:  # the API's jobs too
             conn = lab.conn
             firehose = SseFollower(api.url).start()
             try:

@@ -1,6 +1,6 @@
 """``python -m labs ...``: the lab's command line.
 
-python -m labs up                 broker (if needed), workers, API and dashboard
+python -m labs up                 broker (if needed), workers, API, dashboard and JupyterLab
 python -m labs broker             the embedded broker alone
 python -m labs worker [--simple]  one worker (--engine celery|arq: a Celery or an ARQ worker)
 python -m labs submit TASK '{"steps": 5}' --wait [--engine celery|arq]
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("workers", cmd_workers, "the live workers")
 
-    p = add("up", cmd_up, "start the whole lab: broker, workers, API, dashboard")
+    p = add("up", cmd_up, "start the whole lab: broker, workers, API, dashboard, JupyterLab")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--kind", choices=["fork", "simple", "spawn"], default="fork")
     p.add_argument("--host", default="127.0.0.1")
@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="an embedded broker it starts starts empty (no snapshot loaded)")
     p.add_argument("--no-api", action="store_true")
     p.add_argument("--no-dashboard", action="store_true")
+    p.add_argument("--no-jupyter", action="store_true", help="do not start JupyterLab on notebooks/")
+    p.add_argument("--jupyter-port", type=int, default=8888, help="JupyterLab's port (loopback only)")
     p.add_argument("--engine", default="rq", choices=[*engine_names(), "all"], help="whose workers to start (default rq)")
     p.add_argument("--celery-workers", type=int, default=2, help="Celery workers with --engine celery|all")
     p.add_argument("--arq-workers", type=int, default=1, help="ARQ workers with --engine arq|all")

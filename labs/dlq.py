@@ -2,7 +2,7 @@
 
 A job whose retries are exhausted (or whose error is permanent) gets a
 ``dead_lettered`` event with its reason and attempt history, and stays in its
-engine's failed registry: RQ's ``FailedJobRegistry``, or for an engine with
+engine's failed registry: RQ's ``FailedJobRegistry`` (one per queue: the lab's and each lesson's), or for an engine with
 none of its own (Celery) the lab's ``lab:dlq:jobs``. Here a person (or the ``handle_failed_tasks`` sweeper) can
 list and inspect what came back, redrive a parcel (optionally with a corrected
 address), discard it, or purge the lot. A redrive is a *new* delivery with a
@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import redis
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -40,9 +41,17 @@ class NotInDeadLetterQueue(LabError, KeyError):
         return str(self.args[0]) if self.args else "not in the dead-letter queue"
 
 
-def registry(conn: redis.Redis) -> FailedJobRegistry:
-    queue = lab_queue(conn)
-    return FailedJobRegistry(queue.name, connection=conn, serializer=SERIALIZER)
+def registry(conn: redis.Redis, queue: str | None = None) -> FailedJobRegistry:
+    """RQ's failed registry of ``queue`` (default ``LAB_QUEUE``)."""
+    return FailedJobRegistry(lab_queue(conn, queue).name, connection=conn, serializer=SERIALIZER)
+
+
+def registries(conn: redis.Redis) -> list[FailedJobRegistry]:
+    """The failed registries of every RQ queue the broker knows, ``LAB_QUEUE``'s first: a lesson's returns are
+    returns too (each :class:`~labs.session.LabSession` has a queue of its own)."""
+    names = [lab_queue(conn).name]
+    names += sorted(name for q in Queue.all(connection=conn, serializer=SERIALIZER) if (name := q.name) not in names)
+    return [registry(conn, name) for name in names]
 
 
 def _attempts(history: list[events.Event]) -> list[dict[str, Any]]:
@@ -89,10 +98,10 @@ def _entry(conn: redis.Redis, job_id: str) -> dict[str, Any] | None:
 
 
 def _ids(conn: redis.Redis, limit: int | None = None) -> tuple[list[str], bool]:
-    """Dead-lettered job ids, newest first within each source, and whether there is more than RQ's."""
-    rq_ids = registry(conn).get_job_ids(0, limit - 1, desc=True) if limit else registry(conn).get_job_ids(desc=True)
-    others = [raw.decode() for raw in conn.zrevrange(keys.DEAD_LETTERS, 0, (limit or 0) - 1)]
-    return [*rq_ids, *others], bool(others)
+    """Dead-lettered job ids, newest first within each source, and whether there is more than one source."""
+    sources = [r.get_job_ids(0, limit - 1, desc=True) if limit else r.get_job_ids(desc=True) for r in registries(conn)]
+    sources.append([raw.decode() for raw in conn.zrevrange(keys.DEAD_LETTERS, 0, (limit or 0) - 1)])
+    return [i for ids in sources for i in ids], sum(bool(ids) for ids in sources) > 1
 
 
 def count(conn: redis.Redis) -> int:
@@ -128,7 +137,10 @@ def list_entries(conn: redis.Redis, limit: int = 1000, student: str | None = Non
 
 
 def _held(conn: redis.Redis, job_id: str) -> bool:
-    return conn.zscore(keys.DEAD_LETTERS, job_id) is not None or job_id in registry(conn).get_job_ids()
+    with conn.pipeline(transaction=False) as pipe:
+        for key in [keys.DEAD_LETTERS, *(r.key for r in registries(conn))]:
+            pipe.zscore(key, job_id)
+        return any(score is not None for score in pipe.execute())
 
 
 def inspect(conn: redis.Redis, job_id: str) -> dict[str, Any]:
@@ -173,7 +185,8 @@ def _leave_with(conn: redis.Redis, job_id: str, command: tuple[Any, ...], call: 
     """
     with conn.pipeline() as pipe:
         pipe.zrem(keys.DEAD_LETTERS, job_id)
-        registry(conn).remove(job_id, pipeline=pipe)
+        for failed in registries(conn):
+            failed.remove(job_id, pipeline=pipe)
         pipe.execute_command(*command)
         replies = pipe.execute(raise_on_error=False)
     for reply in replies[:-1]:

@@ -24,6 +24,7 @@ from . import events, keys, students
 from .catalogue import get_spec
 from .errors import InvalidParams, LabError
 from .retry import RetryPolicy
+from .settings import queue_name
 from .states import state_of
 
 RESULT_TTL = 7 * 24 * 3600
@@ -79,9 +80,15 @@ def prepare(
     batch: str | None = None,
     student: str | None = None,
     engine: str | None = None,
+    queue: str | None = None,
 ) -> dict[str, Any]:
-    """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet."""
+    """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet.
+
+    ``queue`` is the lab queue's name (default ``LAB_QUEUE``; each engine derives its own key from it, e.g.
+    ``<queue>-celery``), kept in the job's meta so that cancel, redrive and :func:`wait_for` find it from any process.
+    """
     runner = engine_for(engine)
+    queue = queue or queue_name()
     spec = get_spec(task)
     kwargs = spec.validate(params)
     try:
@@ -106,6 +113,7 @@ def prepare(
         "batch": batch,
         "student": student,
         "engine": runner.name,
+        "queue": queue,
     }
     data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo, "engine": runner.name}
     if redrive_of:
@@ -113,7 +121,7 @@ def prepare(
     if batch:
         data["batch"] = batch
     return {"id": job_id, "task": task, "func": spec.func, "params": kwargs, "retry_plan": delays,
-            "timeout": timeout_demo, "meta": meta, "data": data}  # fmt: skip
+            "timeout": timeout_demo, "meta": meta, "data": data, "queue": queue}  # fmt: skip
 
 
 def submit(
@@ -128,13 +136,14 @@ def submit(
     batch: str | None = None,
     student: str | None = None,
     engine: str | None = None,
+    queue: str | None = None,
 ) -> str:
-    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``); return its job id (快递单号).
+    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``) and ``queue``; return its job id (快递单号).
 
-    ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
+    ``student`` records whose job it is in a classroom (see :mod:`labs.students`); ``queue``: see :func:`prepare`.
     """
     job = prepare(task, params, retry=retry, timeout=timeout, redrive_of=redrive_of, job_id=job_id, batch=batch,
-                  student=student, engine=engine)  # fmt: skip
+                  student=student, engine=engine, queue=queue)  # fmt: skip
     students.set_owner(conn, job["id"], student)  # every event of the job will carry the name
     engine_for(engine).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
     return job["id"]
@@ -231,5 +240,33 @@ def wait_for(conn: redis.Redis, job_id: str, timeout: float = 30.0, states: set[
                 seen += events.wait_job_events(conn, job_id, after=seen[-1].id, block_ms=1000)
             return events.replay(seen)
         if time.monotonic() > deadline:
-            state = seen[-1].state if seen else "unknown"
-            raise TimeoutError(f"job {job_id} still {state} after {timeout} s (is a worker running?)")
+            raise not_done(conn, job_id, seen[-1].state if seen else "unknown", timeout)
+
+
+def not_done(conn: redis.Redis, job_id: str, state: str, timeout: float) -> TimeoutError:
+    """The TimeoutError for a job still ``state`` after ``timeout`` s, saying why a pending one cannot start."""
+    backlog = engine_for(job_engine(conn, job_id)).backlog(conn, job_id) if state in {"pending", "unknown"} else None
+    return TimeoutError(why_not_done(job_id, state, timeout, backlog))
+
+
+def why_not_done(job_id: str, state: str, timeout: float, backlog: dict[str, Any] | None = None) -> str:
+    """The line a job that did not finish in time gets: for a pending one, why it cannot start.
+
+    ``backlog`` is what its engine says of its queue (:meth:`labs.engines.Engine.backlog`): the queue's
+    name, how many jobs are ahead of it (None: not in the queue itself, e.g. waiting for a retry) and how
+    many live workers listen on that queue. A student is told that 5,000 jobs are ahead, or that nobody
+    listens, rather than left to guess.
+    """
+    head = f"job {job_id} still {state} after {timeout:g} s"
+    if not backlog:
+        return f"{head} (is a worker running?)" if state == "pending" else head
+    queue, ahead, listeners = backlog["queue"], backlog.get("ahead"), int(backlog.get("workers") or 0)
+    waiting = f"{ahead:,} job{'' if ahead == 1 else 's'} ahead of it in queue {queue!r}" if ahead else ""
+    if not listeners:
+        return f"{head}: no worker listens on queue {queue!r}" + (f" ({waiting})" if waiting else "")
+    workers = f"{listeners} worker{'' if listeners == 1 else 's'} listen{'s' if listeners == 1 else ''} on it"
+    if waiting:
+        return f"{head}: {waiting} ({workers})"
+    if ahead is None:
+        return f"{head}: not in queue {queue!r} yet (a retry's wait?); {workers}"
+    return f"{head}: first in queue {queue!r}; {workers} (all busy?)"

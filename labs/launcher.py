@@ -16,7 +16,7 @@ from rq import Worker
 
 from .engines import get_engine, names
 from .settings import REPO_ROOT, child_environment, state_dir
-from .task_queue import lab_queue
+from .task_queue import SERIALIZER
 
 
 def python_cmd(*args: str) -> list[str]:
@@ -73,13 +73,15 @@ def find_worker(conn: redis.Redis, name: str, engine: str | None = None) -> dict
 
 
 def workers(conn: redis.Redis) -> list[dict[str, Any]]:
-    """The live workers on the lab queue: name, kind, state, current job, counts, pids."""
+    """The live RQ workers on every queue (a lesson's own as well as the lab's): name, queue, kind, state, current job,
+    counts, pids."""
     out = []
-    for worker in Worker.all(queue=lab_queue(conn)):
+    for worker in Worker.all(connection=conn, serializer=SERIALIZER):
         raw = {k.decode(): v.decode() for k, v in conn.hgetall(worker.key).items()}
         out.append(
             {
                 "name": worker.name,
+                "queue": ",".join(worker.queue_names()),
                 "kind": raw.get("lab_kind", "rq"),
                 "state": raw.get("state", ""),
                 "current_job": worker.get_current_job_id(),
@@ -159,7 +161,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 
 def wait_for_workers(conn: redis.Redis, count: int = 1, timeout: float = 20.0) -> list[dict[str, Any]]:
-    """Block until at least ``count`` workers are registered on the lab queue."""
+    """Block until at least ``count`` RQ workers are registered (on any queue)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = workers(conn)

@@ -18,7 +18,8 @@ variable, e.g. ``LAB_TIME_SCALE must be a number, got 'abc'``. An empty
 variable counts as unset.
 
 This is the only module that reads ``os.environ``; :func:`child_environment`
-and :func:`environment` are the ways to hand variables on or set them for a block.
+and :func:`environment` are the ways to hand variables on or set them for a block
+(:func:`set_variable` without one).
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ class Settings(BaseSettings):
         ge=0,
     )
     state_dir: Path | None = var("LAB_STATE_DIR", None, "folder for the broker URL file, logs, uploads, index", shown="`.lab/`")
-    queue: str = var("LAB_QUEUE", "lab", "name of the RQ queue the lab uses", min_length=1)
+    queue: str = var(
+        "LAB_QUEUE",
+        "lab",
+        "name of the lab's queue (RQ's; Celery's and ARQ's are `<name>-celery`, `<name>-arq`); a `LabSession` sets its own",
+        min_length=1,
+    )
     # workers
     heartbeat_grace: float = var("LAB_HEARTBEAT_GRACE", 10.0, "demo seconds before a silent job counts as abandoned", ge=0)
     broker_outage_seconds: float = var(
@@ -329,6 +335,22 @@ def queue_name() -> str:
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a process the lab starts: this one's, plus ``extra``."""
     return {**os.environ, **(extra or {})}
+
+
+def variable(name: str) -> str | None:
+    """The raw value of environment variable ``name`` now (None: unset), e.g. to put it back later."""
+    return os.environ.get(name)
+
+
+def set_variable(name: str, value: str | None) -> None:
+    """Set (``None``: unset) one environment variable for this process and those it starts from now on.
+
+    For a setting whose scope is not a block (a :class:`~labs.session.LabSession` from start to stop).
+    """
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @contextlib.contextmanager

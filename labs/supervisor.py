@@ -133,7 +133,7 @@ class Service:
     """One supervised process: a worker (renamed at each restart) or a server (same name, same port)."""
 
     kind: str
-    """``worker``, ``celery worker``, ``API``, ``dashboard`` or ``Flower``."""
+    """``worker``, ``celery worker``, ``API``, ``dashboard``, ``Flower`` or ``Jupyter``."""
     name: str
     launch: Launch
     proc: subprocess.Popen[bytes]

@@ -8,6 +8,9 @@
 - **URLs only when they answer.** Each URL is printed once its service answers
   its health check *and* the socket answering belongs to the process the lab
   started (:func:`labs.ports.listens_on`).
+- **The lessons too.** JupyterLab on ``notebooks/`` (loopback only, a fresh
+  token in its printed URL, no browser; ``--no-jupyter`` skips it), so one
+  command gives a student the lessons, the dashboard and the playground.
 - **One API URL.** The dashboard (channel page, playground link) gets the API
   URL really used, through ``LAB_API_URL`` (and Flower's, ``LAB_FLOWER_URL``).
 - **One lab per folder.** ``<state dir>/up.lock`` is held while it runs; a
@@ -20,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,7 +39,7 @@ from .engines import names as engine_names
 from .errors import LabError
 from .launcher import app_path, engine_workers, python_cmd, spawn, start_worker, stop_process
 from .ports import free_port, is_taken, listens_on, next_free
-from .settings import settings, state_dir
+from .settings import REPO_ROOT, settings, state_dir
 from .supervisor import Service, Supervisor, exit_text, last_error, last_line
 
 LOCK_FILE, INFO_FILE = "up.lock", "up.json"
@@ -252,6 +257,8 @@ class Lab:
             wanted["api"] = Port("API", "--api-port", args.host, args.api_port)
         if not args.no_dashboard and app_path().exists():
             wanted["dashboard"] = Port("dashboard", "--dashboard-port", args.host, args.dashboard_port)
+        if not args.no_jupyter and jupyter_installed():
+            wanted["jupyter"] = Port("Jupyter", "--jupyter-port", "127.0.0.1", args.jupyter_port)
         return wanted
 
     @property
@@ -340,10 +347,18 @@ class Lab:
             if self.flower_url:
                 env["LAB_FLOWER_URL"] = self.flower_url  # the sidebar links to the Flower really started
             servers.append((dashboard, self.add_server(dashboard, self.dashboard_command(dashboard.port.port), "dashboard", env)))
+        if "jupyter" in ports:
+            token = secrets.token_hex(24)
+            jupyter = Server("Jupyter", ports["jupyter"], f"/api/status?token={token}")
+            service = self.add_server(jupyter, jupyter_command(jupyter.port.port), "jupyter", jupyter_env(token))
+            service.url += f"/lab?token={token}"
+            servers.append((jupyter, service))
+        elif not args.no_jupyter:
+            self.say("Jupyter  : not installed (pip install jupyterlab); the lessons are in notebooks/")
         for server, service in servers:
             wait_until_serving(server, service.proc, service.log)
-            note = "  (docs: /docs, playground: /playground/)" if server.what == "API" else ""
-            self.say(f"{server.what:<9}: {service.url}{note}")
+            note = {"API": "  (docs: /docs, playground: /playground/)", "Jupyter": "  (the lessons, notebooks/)"}
+            self.say(f"{server.what:<9}: {service.url}{note.get(server.what, '')}")
 
     def dashboard_command(self, port: int) -> list[str]:
         return [
@@ -395,6 +410,27 @@ class Lab:
             info = json.loads((state_dir() / INFO_FILE).read_text())
             if info.get("pid") == os.getpid():
                 (state_dir() / INFO_FILE).unlink()
+
+
+def jupyter_installed() -> bool:
+    return importlib.util.find_spec("jupyterlab") is not None
+
+
+def jupyter_command(port: int) -> list[str]:
+    """JupyterLab on ``notebooks/``, on loopback only and without a browser (as root it must be told it may run)."""
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={REPO_ROOT / 'notebooks'}",
+    ]  # fmt: skip
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
+
+
+def jupyter_env(token: str) -> dict[str, str]:
+    """The token through the environment (not on the command line, which every user of the machine can read);
+    Jupyter's runtime files (its connection files) in the state folder, beside the lab's other files."""
+    return {"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": str(state_dir() / "jupyter")}
 
 
 def _interrupt(*_: Any) -> None:

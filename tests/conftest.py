@@ -18,6 +18,7 @@ import redis
 
 from labs.broker import EmbeddedBroker
 from labs.session import LabSession
+from labs.settings import queue_name
 
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _FIRST_DB = int(os.environ.get("LAB_TEST_REDIS_DB", "15"))
@@ -92,15 +93,19 @@ def conn(broker: str) -> redis.Redis:
 
 @pytest.fixture
 def lab(broker: str) -> Iterator[LabSession]:
-    """A lab with one forking worker on the test's broker (tests may add more)."""
-    session = LabSession(workers=1, kind="fork").start()
+    """A lab with one forking worker on the test's broker (tests may add more).
+
+    On the lab's queue, not one of its own: tests mix it with an API or a dashboard process that other
+    fixtures start, in either order (tests/test_session_queue.py tests a session's own queue).
+    """
+    session = LabSession(workers=1, kind="fork", queue=queue_name()).start()
     yield session
     session.stop()
 
 
 @pytest.fixture
 def simple_lab(broker: str) -> Iterator[LabSession]:
-    """A lab with one SimpleWorker."""
-    session = LabSession(workers=1, kind="simple").start()
+    """A lab with one SimpleWorker (on the lab's queue, as ``lab``)."""
+    session = LabSession(workers=1, kind="simple", queue=queue_name()).start()
     yield session
     session.stop()

@@ -83,7 +83,7 @@ def test_tcp_nodelay_is_set_on_broker_connections() -> None:
 def test_lab_up_starts_broker_and_workers_and_stops_them_on_ctrl_c(lab_env: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "labs", "up", "--workers", "2", "--no-api", "--no-dashboard"],
+        [sys.executable, "-m", "labs", "up", "--workers", "2", "--no-api", "--no-dashboard", "--no-jupyter"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     lines: list[str] = []

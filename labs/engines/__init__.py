@@ -14,6 +14,7 @@ knows how to hand a job to its own queue and workers:
 - :meth:`Engine.record` — what the engine itself knows of a job (its status,
   the lab's meta, params, result);
 - :meth:`Engine.held` — which jobs its queues and workers hold right now;
+- :meth:`Engine.backlog` — where a pending job waits: its queue, the jobs ahead, the workers listening;
 - :meth:`Engine.worker_command` — the command that starts one of its workers.
 
 The seam speaks plain data (dicts of JSON values), so the core
@@ -98,6 +99,14 @@ class Engine(ABC):
     def worker_command(self, kind: str | None = None, name: str | None = None) -> list[str]:
         """The command line that starts one worker of this engine."""
 
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        """``{"queue", "ahead", "workers"}`` for a pending job: its queue's key, how many jobs are ahead of it
+        (None: it is not in the queue itself, e.g. it waits for a retry) and how many live workers listen there.
+
+        What a job that cannot start says (:func:`labs.jobs.why_not_done`); None when the engine cannot tell.
+        """
+        return None
+
     def forget(self, conn: Any, job_id: str) -> None:  # noqa: B027 - optional
         """Drop the engine's own record of a finished job (discarded from the DLQ)."""
 
@@ -136,6 +145,7 @@ def heartbeat_workers(
                 "pid": int(info.get("pid") or 0),
                 "hostname": info.get("hostname", ""),
                 "last_heartbeat": info.get("last_heartbeat"),
+                "queue": info.get("queue", ""),
                 **fields(info),
             }
         )

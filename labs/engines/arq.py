@@ -78,9 +78,9 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- settings
 
 
-def queue() -> str:
-    """ARQ's queue (a sorted set) of the lab: ``<LAB_QUEUE>-arq``, beside RQ's and Celery's."""
-    return f"{queue_name()}-arq"
+def queue(base: str | None = None) -> str:
+    """ARQ's queue (a sorted set) of the lab: ``<LAB_QUEUE>-arq`` (or ``<base>-arq``), beside RQ's and Celery's."""
+    return f"{base or queue_name()}-arq"
 
 
 def job_timeout() -> float:
@@ -508,7 +508,7 @@ def sweep_lost(conn: redis.Redis) -> list[str]:
         error = f"worker {worker} stopped answering mid-job (killed or crashed)"
         _emit(conn, job_id, "abandoned", "running", meta, rq_status="in_progress", attempt=attempt, worker=worker,
               reason="abandoned", error=error, message=error)  # fmt: skip
-        if conn.zscore(queue(), job_id) is not None:
+        if conn.zscore(queue(meta.get("queue")), job_id) is not None:
             left = max(0.0, conn.pttl(in_progress_key_prefix + job_id) / 1000)
             _emit(conn, job_id, "retry_scheduled", "pending", meta, rq_status="queued", attempt=attempt, worker=worker,
                   reason="abandoned", error=error, next_attempt=attempt + 1, delay=round(left / (scaled(1) or 1), 3),
@@ -637,7 +637,7 @@ class ArqEngine(Engine):
             with conn.pipeline(transaction=True) as pipe:
                 pipe.set(_record_key(job_id), json.dumps(record), ex=RESULT_TTL)
                 pipe.psetex(job_key_prefix + job_id, expires_extra_ms, payload)
-                pipe.zadd(queue(), {job_id: now})
+                pipe.zadd(queue(job.get("queue")), {job_id: now})
                 pipe.execute()
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc), engine=ENGINE)
@@ -657,9 +657,10 @@ class ArqEngine(Engine):
             meta = _meta(conn, job_id)
             _emit(conn, job_id, "cancelled", "failed", meta, rq_status="aborting", reason="cancelled",
                   message="cancelled before a worker picked it up")  # fmt: skip
-            score = conn.zscore(queue(), job_id)
+            name = queue(meta.get("queue"))
+            score = conn.zscore(name, job_id)
             if score is not None and score > now:  # deferred (a retry's wait): to the front, so a worker drops it now
-                conn.zadd(queue(), {job_id: 1})
+                conn.zadd(name, {job_id: 1})
         conn.zadd(abort_jobs_ss, {job_id: now})
         return events.current_state(conn, job_id)
 
@@ -668,9 +669,8 @@ class ArqEngine(Engine):
             pipe.get(_record_key(job_id))
             pipe.get(result_key_prefix + job_id)
             pipe.exists(in_progress_key_prefix + job_id)
-            pipe.zscore(queue(), job_id)
             pipe.zscore(abort_jobs_ss, job_id)
-            raw_record, raw_result, in_progress, score, aborting = pipe.execute()
+            raw_record, raw_result, in_progress, aborting = pipe.execute()
         record = _load(raw_record)
         result = deserialize_result(raw_result, deserializer=loads) if raw_result else None
         if not record and result is None:
@@ -682,7 +682,7 @@ class ArqEngine(Engine):
             status = "in_progress"
         elif aborting is not None:
             status = "aborting"
-        elif score is not None:
+        elif (score := conn.zscore(queue(record.get("meta", {}).get("queue")), job_id)) is not None:  # its own queue
             status = "deferred" if score > time.time() * 1000 else "queued"
         else:
             status = "not_found"
@@ -707,6 +707,13 @@ class ArqEngine(Engine):
         ids = [raw.decode() for raw in conn.zrange(queue(), 0, -1)]
         ids += [raw.decode() for raw in conn.hkeys(RUNNING)]
         return list(dict.fromkeys(ids))
+
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        """ARQ's queue is a sorted set by the time a job may run: the jobs ahead are those with a lower score."""
+        name = queue(_meta(conn, job_id).get("queue"))
+        rank = conn.zrank(name, job_id)
+        listeners = [w for w in self.workers(conn) if w["queue"] == name]
+        return {"queue": name, "ahead": rank, "workers": len(listeners)}
 
     def workers(self, conn: Any) -> list[dict[str, Any]]:
         """The live ARQ workers (their heartbeat has not expired), in the shape of RQ's list."""

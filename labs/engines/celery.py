@@ -94,9 +94,9 @@ STATUS_TO_STATE = {
 # --------------------------------------------------------------------------- settings
 
 
-def queue() -> str:
-    """The Celery queue of the lab (``<LAB_QUEUE>-celery``), beside RQ's."""
-    return f"{queue_name()}-celery"
+def queue(base: str | None = None) -> str:
+    """The Celery queue of the lab (``<LAB_QUEUE>-celery``, or ``<base>-celery``), beside RQ's."""
+    return f"{base or queue_name()}-celery"
 
 
 def acks_late() -> bool:
@@ -267,16 +267,21 @@ class _Completion:
 _completions: dict[str, _Completion] = {}
 """Result key (``celery-task-meta-<id>``) -> the completion its write carries."""
 
-_apps: dict[str, Celery] = {}
+_apps: dict[tuple[str, str], Celery] = {}
 _conns: dict[tuple[int, str], redis.Redis] = {}
 _publishing: contextvars.ContextVar[redis.Redis | None] = contextvars.ContextVar("lab_celery_publish", default=None)
 
 
 def app_for(url: str) -> Celery:
-    """The lab's Celery app for broker ``url`` (one per URL and process)."""
-    app = _apps.get(url)
+    """The lab's Celery app for broker ``url`` (one per URL, queue and process).
+
+    Per queue too: an app's ``task_default_queue`` is fixed when it is made, and a
+    :class:`~labs.session.LabSession` changes ``LAB_QUEUE`` for its process while it runs.
+    """
+    key = (url, queue())
+    app = _apps.get(key)
     if app is None:
-        app = _apps[url] = make_app(url)
+        app = _apps[key] = make_app(url)
     return app
 
 
@@ -948,6 +953,7 @@ class CeleryEngine(Engine):
             self.app(conn).tasks[job["func"]].apply_async(
                 kwargs=job["params"],
                 task_id=job_id,
+                queue=queue(job.get("queue")),
                 soft_time_limit=soft,
                 time_limit=hard,
                 headers={"lab": {"task": task, "data": job["data"], "meta": job["meta"]}},
@@ -967,7 +973,8 @@ class CeleryEngine(Engine):
         return (
             self.app(conn)
             .tasks[job["func"]]
-            .signature(kwargs=job["params"], task_id=job["id"], soft_time_limit=soft, time_limit=hard, headers={"lab": header})
+            .signature(kwargs=job["params"], task_id=job["id"], queue=queue(job.get("queue")), soft_time_limit=soft,
+                       time_limit=hard, headers={"lab": header})  # fmt: skip
         )
 
     def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
@@ -1055,6 +1062,14 @@ class CeleryEngine(Engine):
                 ids.append(json.loads(raw)[0]["headers"]["id"])
         ids += [raw.decode() for raw in conn.hkeys(RUNNING)]
         return list(dict.fromkeys(ids))
+
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        """kombu's Redis transport LPUSHes a message and its workers BRPOP: the jobs ahead are those to its right."""
+        name = queue(_meta(conn, job_id).get("queue"))
+        messages = conn.lrange(name, 0, -1)
+        ahead = next((len(messages) - 1 - i for i, raw in enumerate(messages) if job_id.encode() in raw), None)
+        listeners = [w for w in self.workers(conn) if w["queue"] == name]
+        return {"queue": name, "ahead": ahead, "workers": len(listeners)}
 
     def workers(self, conn: Any) -> list[dict[str, Any]]:
         """The live Celery workers (their heartbeat has not expired), in the shape of RQ's list."""

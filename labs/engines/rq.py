@@ -13,6 +13,7 @@ import math
 import sys
 from typing import Any
 
+from rq import Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Dependency, Job, JobStatus
@@ -50,7 +51,7 @@ class RQEngine(Engine):
     def _rq_job(self, conn: Any, job: dict[str, Any], depends_on: Dependency | None = None) -> Job:
         """RQ's job for a lab job, not in the queue yet (JSON serializer, the planned retries, the timeout)."""
         task, kwargs = job["task"], job["params"]
-        return lab_queue(conn).create_job(
+        return lab_queue(conn, job.get("queue")).create_job(
             job["func"],
             kwargs=kwargs,
             job_id=job["id"],
@@ -69,7 +70,7 @@ class RQEngine(Engine):
         status = "deferred" if depends_on is not None else "queued"
         events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status=status, attempt=0, **job["data"])
         try:
-            lab_queue(conn).enqueue_job(rq_job or self._rq_job(conn, job, depends_on))
+            lab_queue(conn, job.get("queue")).enqueue_job(rq_job or self._rq_job(conn, job, depends_on))
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
             raise
@@ -89,7 +90,7 @@ class RQEngine(Engine):
         saved = []
         for job in header:
             rq_job = self._rq_job(conn, job)
-            rq_job.origin = lab_queue(conn).name
+            rq_job.origin = lab_queue(conn, job.get("queue")).name
             rq_job.save()
             saved.append(rq_job)
         self._send(conn, body, depends_on=Dependency(jobs=saved, allow_failure=True))
@@ -153,6 +154,14 @@ class RQEngine(Engine):
         for registry in (queue.scheduled_job_registry, queue.started_job_registry, queue.deferred_job_registry):
             ids += registry.get_job_ids()
         return list(dict.fromkeys(ids))
+
+    def backlog(self, conn: Any, job_id: str) -> dict[str, Any] | None:
+        try:
+            queue = lab_queue(conn, fetch_job(conn, job_id).origin)
+        except NoSuchJobError:
+            return None
+        listeners = Worker.all(queue=queue)  # drops registered workers whose key has expired (dead ones)
+        return {"queue": queue.name, "ahead": queue.get_job_position(job_id), "workers": len(listeners)}
 
     def worker_command(self, kind: str | None = None, name: str | None = None) -> list[str]:
         args = [sys.executable, "-m", "labs", "worker", "--engine", self.name]

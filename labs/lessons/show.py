@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from labs import events
+from labs import events, jobs
 from labs.events import Event
 from labs.states import LABELS, TERMINAL, UNKNOWN
 
@@ -82,7 +82,7 @@ def follow(
                     if on_event:
                         on_event(event)
             return events.replay(seen)
-    raise TimeoutError(f"job {job_id} did not finish within {timeout} s (is a worker running?)")
+    raise jobs.not_done(conn, job_id, seen[-1].state if seen else "unknown", timeout)
 
 
 # --------------------------------------------------------------------------- tables

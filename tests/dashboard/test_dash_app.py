@@ -356,6 +356,23 @@ def test_a_celery_job_with_no_celery_worker_says_so(broker: str, app: Make, no_a
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_lessons_own_queue_shows_on_the_board_and_the_workers_page(lab: LabSession, app: Make) -> None:
+    """A LabSession's workers listen on its own queue: the dashboard lists them beside the lab's, with their queue."""
+    with LabSession(workers=1) as lesson, LabSession(workers=1, engine="celery", queue=lesson.queue) as celery_lesson:
+        done = [lesson.submit("noop", {"value": 1}), celery_lesson.submit("noop", {"value": 2})]
+        assert [lesson.wait(job_id).state for job_id in done] == ["completed"] * 2
+        at = app().run()
+        ticks(at, lambda at: metric(at, "已签收") == "2", what="the lesson's two jobs on the board")
+        page(at, "workers")
+        table = frame(at, "名字", "队列")
+        assert dict(zip(table["名字"], table["队列"], strict=True)) == {
+            lab.workers()[0]["name"]: "lab",
+            lesson.workers()[0]["name"]: lesson.queue,
+            celery_lesson.workers()[0]["name"]: f"{lesson.queue}-celery",
+        }
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
 def test_the_workers_page_shows_starts_and_stops_celery_workers_beside_rq(lab: LabSession, app: Make) -> None:
     at = app().run()
     page(at, "workers")

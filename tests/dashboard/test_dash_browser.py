@@ -22,6 +22,7 @@ from dashboard_helpers import REPO, free_port, stop, wait_http
 
 from labs.engines.celery import flower_command
 from labs.session import LabSession
+from labs.settings import queue_name
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -108,7 +109,7 @@ def nav(page: object, name: str) -> None:
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
 def test_live_board_in_chromium(broker: str, api_server: str, dashboard_server: str, page: object) -> None:
-    with LabSession(workers=2):
+    with LabSession(workers=2, queue=queue_name()):  # the dashboard, started first, sends to the lab's queue
         page.goto(dashboard_server)  # type: ignore[attr-defined]
         page.get_by_text("实时看板").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
         page.evaluate("window.__notReloaded = true")  # gone if the page ever reloads

@@ -26,7 +26,7 @@ def test_up_with_every_engine_starts_celery_workers_and_flower(lab_env: Path) ->
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("FLOWER_BASIC_AUTH", None)
     command = [sys.executable, "-m", "labs", "up", "--engine", "all", "--workers", "1", "--celery-workers", "1",
-               "--no-api", "--no-dashboard", "--flower-port", str(port)]  # fmt: skip
+               "--no-api", "--no-dashboard", "--no-jupyter", "--flower-port", str(port)]  # fmt: skip
     proc = subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )

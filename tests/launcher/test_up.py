@@ -27,18 +27,22 @@ import pytest
 from labs.broker import get_connection
 from labs.dashboard import queries
 from labs.launcher import workers
-from labs.ports import free_port
+from labs.ports import free_port, is_taken
 from labs.settings import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # whole `labs up` runs with every kind of process killed: the full lane, not test-fast
 
 
 class Up:
-    """A ``labs up`` subprocess whose console lines the test reads as they come."""
+    """A ``labs up`` subprocess whose console lines the test reads as they come.
 
-    def __init__(self, *args: str) -> None:
+    JupyterLab only where the test asks for it (``jupyter=True``): it takes seconds to start.
+    """
+
+    def __init__(self, *args: str, jupyter: bool = False) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("FLOWER_BASIC_AUTH", None)
+        args = args if jupyter else (*args, "--no-jupyter")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "labs", "up", *args], cwd=REPO_ROOT, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -207,12 +211,48 @@ def test_taken_ports_are_replaced_urls_are_the_labs_and_every_killed_process_is_
 def test_exact_ports_stops_at_once_with_one_line_naming_the_port_and_the_flag(lab_env: Path, taken: Callable[[], int]) -> None:
     port = taken()
     result = subprocess.run(
-        [sys.executable, "-m", "labs", "up", "--exact-ports", "--no-dashboard", "--api-port", str(port)],
+        [sys.executable, "-m", "labs", "up", "--exact-ports", "--no-dashboard", "--no-jupyter", "--api-port", str(port)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: port {port} (API) is taken; free it or choose another with --api-port"]
     assert "http://" not in result.stdout and not (lab_env / "broker.url").exists()  # nothing was started
+
+
+def test_jupyterlab_serves_the_lessons_with_its_token_on_loopback_and_stops_with_the_lab(lab_env: Path) -> None:
+    up = Up("--workers", "1", "--no-api", "--no-dashboard", "--jupyter-port", "0", jupyter=True)
+    try:
+        line = up.wait_for("Jupyter  : ")
+        url = r"(http://127\.0\.0\.1:(\d+))/lab\?token=([0-9a-f]{48})"
+        found = re.fullmatch(rf"Jupyter  : {url}  \(the lessons, notebooks/\)", line)
+        assert found, line
+        base, port, token = found.group(1), int(found.group(2)), found.group(3)
+        up.wait_for("Ctrl-C")
+        # printed once it answers, and only to its token
+        assert httpx.get(f"{base}/api/status", params={"token": token}, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/lab", params={"token": token}, timeout=5).status_code == 200
+        assert httpx.get(f"{base}/api/status", timeout=5).status_code == 403
+        listing = httpx.get(f"{base}/api/contents", params={"token": token}, timeout=5).json()
+        assert "04_retries.ipynb" in {item["name"] for item in listing["content"]}  # the lessons' folder
+        jupyter = pid_on_port(port, f"ServerApp.port={port}")
+        assert token not in Path(f"/proc/{jupyter}/cmdline").read_text()  # through its environment, not for `ps` to show
+    finally:
+        code = up.stop()
+    assert code == 0 and up.lines[-1] == "stopped.", up.lines
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/api/status", params={"token": token}, timeout=5)
+
+
+def test_no_jupyter_starts_no_jupyterlab(lab_env: Path) -> None:
+    port = free_port()
+    up = Up("--workers", "1", "--no-api", "--no-dashboard", "--jupyter-port", str(port))  # and --no-jupyter
+    try:
+        up.wait_for("Ctrl-C")
+        assert not any("Jupyter" in line for line in up.lines), up.lines
+        assert not is_taken(port)
+        assert subprocess.run(["pgrep", "-f", f"ServerApp.port={port}"], capture_output=True).stdout == b""
+    finally:
+        assert up.stop() == 0
 
 
 def test_an_api_that_keeps_dying_is_given_up_on_loudly(lab_env: Path) -> None:

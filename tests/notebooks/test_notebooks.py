@@ -324,22 +324,27 @@ def _redis_available() -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
-def lesson_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """One student's machine per broker: the notebooks run in order and share its state folder."""
-    root = tmp_path_factory.mktemp(f"lessons-{request.param}")
+def _student_env(root: Path, redis_url: str | None) -> dict[str, str]:
+    """A student's machine in ``root``: its own home and state folder, the lab's queue (``LAB_QUEUE`` unset)."""
     (root / "home").mkdir()
     (root / "state").mkdir()
     env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "LAB_QUEUE"}}
     env.update(HOME=str(root / "home"), LAB_STATE_DIR=str(root / "state"), LAB_TIME_SCALE=KERNEL_TIME_SCALE,
                LAB_EMBEDDER="fallback", MPLBACKEND="module://matplotlib_inline.backend_inline")  # fmt: skip
-    if request.param == "redis":
+    if redis_url:
         if not _redis_available():
             if os.environ.get("CI"):
                 pytest.fail(f"no Redis server at {REAL_REDIS_URL} (CI must start one)")
             pytest.skip(f"no Redis server at {REAL_REDIS_URL}")
-        redis.Redis.from_url(REAL_REDIS_URL).flushdb()
-        env["REDIS_URL"] = REAL_REDIS_URL
+        redis.Redis.from_url(redis_url).flushdb()
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def lesson_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One student's machine per broker: the notebooks run in order and share its state folder."""
+    env = _student_env(tmp_path_factory.mktemp(f"lessons-{request.param}"), REAL_REDIS_URL if request.param == "redis" else None)
     yield env
     with pytest.MonkeyPatch.context() as mp:  # stop the background broker the notebooks started
         mp.setenv("LAB_STATE_DIR", env["LAB_STATE_DIR"])
@@ -380,3 +385,36 @@ def test_the_lesson_runs_top_to_bottom(path: Path, lesson_env: dict[str, str]) -
     assert images >= charts, "every chart was drawn"
     broker = "redis" if "REDIS_URL" in lesson_env else "embedded"
     print(json.dumps({"notebook": path.name, "broker": broker, "seconds": round(seconds, 1)}))
+
+
+BACKLOG = 5000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_lesson_finishes_while_5000_jobs_wait_in_the_lab_queue(tmp_path: Path) -> None:
+    """Lesson 04 once failed behind 5,525 jobs an API client had left in the lab's queue (issue 17).
+
+    Its LabSession now has a queue of its own: the lesson runs as on an empty broker, and the backlog
+    (real RQ jobs, enqueued in one pipeline, no worker on the lab's queue) is neither run nor touched.
+    """
+    from rq import Queue
+
+    from labs.task_queue import lab_queue
+
+    (tmp_path / "student").mkdir()
+    env = _student_env(tmp_path / "student", REAL_REDIS_URL)
+    conn = redis.Redis.from_url(REAL_REDIS_URL)
+    queue = lab_queue(conn, "lab")
+    with conn.pipeline(transaction=False) as pipe:
+        data = [Queue.prepare_data("labs.tasks.demo.send_email", kwargs={"to": f"{n}@example.com"}) for n in range(BACKLOG)]
+        queue.enqueue_many(data, pipeline=pipe)
+        pipe.execute()
+    path = NOTEBOOK_DIR / "04_retries.ipynb"
+    nb = load(path)
+    client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client.execute(cwd=str(NOTEBOOK_DIR), env=env)  # raises CellExecutionError on a failing cell or assert
+    text = _text_outputs(nb)
+    for pattern in EVIDENCE[path.stem]:
+        assert re.search(pattern, text), f"{path.name}: no output matching {pattern!r}"
+    assert queue.count == BACKLOG

@@ -72,6 +72,7 @@ def worker_rows(workers: list[dict[str, Any]], lang: str) -> list[dict[str, Any]
         {
             i18n.t("col.name", lang): w["name"],
             i18n.t("col.engine", lang): w.get("engine", "rq"),
+            i18n.t("col.queue", lang): w.get("queue", ""),
             i18n.t("col.kind", lang): w["kind"],
             i18n.t("col.state", lang): w["state"],
             i18n.t("col.current_job", lang): w["current_job"] or "—",
