@@ -973,8 +973,14 @@ class CeleryEngine(Engine):
         return (
             self.app(conn)
             .tasks[job["func"]]
-            .signature(kwargs=job["params"], task_id=job["id"], queue=queue(job.get("queue")), soft_time_limit=soft,
-                       time_limit=hard, headers={"lab": header})  # fmt: skip
+            .signature(
+                kwargs=job["params"],
+                task_id=job["id"],
+                queue=queue(job.get("queue")),
+                soft_time_limit=soft,
+                time_limit=hard,
+                headers={"lab": header},
+            )  # fmt: skip
         )
 
     def submit_then(self, conn: Any, header: list[dict[str, Any]], body: dict[str, Any]) -> None:
