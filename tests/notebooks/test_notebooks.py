@@ -370,7 +370,7 @@ def _text_outputs(nb: nbformat.NotebookNode) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_the_lesson_runs_top_to_bottom(path: Path, lesson_env: dict[str, str]) -> None:
+def test_the_lesson_runs_top_to_bottom(path: Path, lesson_env: dict[str, str], lesson_time) -> None:
     nb = load(path)
     client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT, resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     started = time.monotonic()
@@ -385,6 +385,7 @@ def test_the_lesson_runs_top_to_bottom(path: Path, lesson_env: dict[str, str]) -
     assert images >= charts, "every chart was drawn"
     broker = "redis" if "REDIS_URL" in lesson_env else "embedded"
     print(json.dumps({"notebook": path.name, "broker": broker, "seconds": round(seconds, 1)}))
+    lesson_time(broker, path.name, seconds)
 
 
 BACKLOG = 5000
