@@ -79,8 +79,12 @@ def prepare(
     batch: str | None = None,
     student: str | None = None,
     engine: str | None = None,
+    priority: bool = False,
 ) -> dict[str, Any]:
-    """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet."""
+    """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet.
+
+    ``priority``: the instructor's job, which goes before the students' (:mod:`labs.fairness`).
+    """
     runner = engine_for(engine)
     spec = get_spec(task)
     kwargs = spec.validate(params)
@@ -107,6 +111,8 @@ def prepare(
         "student": student,
         "engine": runner.name,
     }
+    if priority:
+        meta["priority"] = True
     data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo, "engine": runner.name}
     if redrive_of:
         data["redrive_of"] = redrive_of
@@ -128,13 +134,15 @@ def submit(
     batch: str | None = None,
     student: str | None = None,
     engine: str | None = None,
+    priority: bool = False,
 ) -> str:
     """Validate and enqueue one catalogue task on ``engine`` (default ``rq``); return its job id (快递单号).
 
-    ``student`` records whose job it is in a classroom (see :mod:`labs.students`).
+    ``student`` records whose job it is in a classroom (see :mod:`labs.students`); ``priority`` marks the
+    instructor's job, which starts before the students' (see :mod:`labs.fairness`).
     """
     job = prepare(task, params, retry=retry, timeout=timeout, redrive_of=redrive_of, job_id=job_id, batch=batch,
-                  student=student, engine=engine)  # fmt: skip
+                  student=student, engine=engine, priority=priority)  # fmt: skip
     students.set_owner(conn, job["id"], student)  # every event of the job will carry the name
     engine_for(engine).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
     return job["id"]

@@ -4,6 +4,11 @@ Jobs go through the lab's RQ queue with RQ's JSON serializer (never pickle),
 with the planned retries as RQ's ``Retry(max, interval=[...])`` and the
 timeout as RQ's ``job_timeout``. The worker side (the lifecycle events, the
 allow-list, abandoned jobs) is :mod:`labs.worker`.
+
+Fair share (:mod:`labs.fairness`): a job waits in the queue
+:func:`~labs.fairness.queue_for` chooses (its student's, the instructor's
+priority queue, or the lab queue), named in its meta as ``queue``; its RQ
+origin stays the lab queue.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Dependency, Job, JobStatus
 
-from .. import events, keys
+from .. import events, fairness, keys
 from ..clock import scaled
 from ..retry import to_rq
 from ..settings import settings
@@ -50,6 +55,8 @@ class RQEngine(Engine):
     def _rq_job(self, conn: Any, job: dict[str, Any], depends_on: Dependency | None = None) -> Job:
         """RQ's job for a lab job, not in the queue yet (JSON serializer, the planned retries, the timeout)."""
         task, kwargs = job["task"], job["params"]
+        lane = fairness.queue_for(job["meta"])
+        meta = job["meta"] if lane == lab_queue(conn).name else {**job["meta"], "queue": lane}
         return lab_queue(conn).create_job(
             job["func"],
             kwargs=kwargs,
@@ -58,7 +65,7 @@ class RQEngine(Engine):
             timeout=job_timeout(job["timeout"]),
             result_ttl=settings().result_ttl,
             failure_ttl=settings().result_ttl,
-            meta=job["meta"],
+            meta=meta,
             description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
             depends_on=depends_on,
         )
@@ -69,7 +76,11 @@ class RQEngine(Engine):
         status = "deferred" if depends_on is not None else "queued"
         events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status=status, attempt=0, **job["data"])
         try:
-            lab_queue(conn).enqueue_job(rq_job or self._rq_job(conn, job, depends_on))
+            rq_job = rq_job or self._rq_job(conn, job, depends_on)
+            lane = rq_job.meta.get("queue")
+            if lane:
+                fairness.register(conn, lane)  # before the job goes in: workers serve the queue from now on
+            lab_queue(conn, lane=lane).enqueue_job(rq_job)
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
             raise
@@ -113,6 +124,8 @@ class RQEngine(Engine):
         if status in PENDING_STATUSES:
             with contextlib.suppress(InvalidJobOperation):
                 job.cancel()
+            if job.meta.get("queue"):  # RQ took it out of its origin's list, not the one it waits in
+                conn.lrem(lab_queue(conn, job.meta["queue"]).key, 0, job_id)
             if job.get_status().value == "canceled":
                 events.emit(
                     conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
@@ -149,7 +162,7 @@ class RQEngine(Engine):
 
     def held(self, conn: Any) -> list[str]:
         queue = lab_queue(conn)
-        ids = list(queue.get_job_ids())
+        ids = [job_id for name in fairness.all_queues(conn) for job_id in lab_queue(conn, name).get_job_ids()]
         for registry in (queue.scheduled_job_registry, queue.started_job_registry, queue.deferred_job_registry):
             ids += registry.get_job_ids()
         return list(dict.fromkeys(ids))
