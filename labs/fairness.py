@@ -11,9 +11,13 @@ chosen by :func:`queue_for`:
 Workers serve :func:`queues_to_serve`: the priority queue, then the others
 round-robin, starting after the one they took their last job from, so with
 student A's 200 jobs waiting, student B's job is among the next ones started.
-A student's queue is recorded in a Redis set (:func:`labs.keys.fair_queues`)
-before its first job goes in, and workers read that set before every dequeue,
-so students who join later are served without restarting anything.
+A student's queue (and the priority queue) is recorded in a Redis set
+(:func:`labs.keys.fair_queues`) before its first job goes in, and workers read
+that set before every dequeue, so students who join later are served without
+restarting anything. A worker serves the queues whenever that set exists, its
+own ``LAB_FAIR_SHARE`` aside (it looks at each maintenance pass): the API
+decides, and a worker started before classroom mode was switched on (or on
+another machine, without the token) still serves every student.
 
 Only the waiting line is split: every job's RQ ``origin`` stays ``<LAB_QUEUE>``,
 so its registries (started, scheduled, failed: the dead-letter queue), the
@@ -79,10 +83,15 @@ def queue_for(meta: dict[str, Any]) -> str:
 
 
 def register(conn: redis.Redis, name: str) -> None:
-    """Record a per-student queue before its first job goes in, so that workers serve it."""
+    """Record a student's or the priority queue before its first job goes in, so that workers serve it."""
     base = queue_name()
-    if name not in (base, priority_queue(base)):
+    if name != base:
         conn.sadd(fair_queues(base), name)
+
+
+def in_use(conn: redis.Redis) -> bool:
+    """Whether jobs of the lab queue were ever sent to its other queues (a worker then serves them all)."""
+    return bool(conn.exists(fair_queues(queue_name())))
 
 
 def _text(value: bytes | str) -> str:
@@ -90,8 +99,9 @@ def _text(value: bytes | str) -> str:
 
 
 def student_queues(conn: redis.Redis, base: str | None = None) -> list[str]:
-    """Every per-student queue of the lab queue, sorted."""
-    return sorted(_text(name) for name in conn.smembers(fair_queues(base or queue_name())))
+    """Every per-student queue of the lab queue that has had a job, sorted."""
+    base = base or queue_name()
+    return sorted(name for name in map(_text, conn.smembers(fair_queues(base))) if name != priority_queue(base))
 
 
 def all_queues(conn: redis.Redis) -> list[str]:
@@ -101,13 +111,8 @@ def all_queues(conn: redis.Redis) -> list[str]:
 
 
 def queues_to_serve(conn: redis.Redis, after: str | None = None) -> list[str]:
-    """The queues a worker tries, in order: the priority queue, then the rest round-robin, starting after ``after``.
-
-    With fair share off: the lab queue alone, and nothing is read.
-    """
+    """The queues a fair-share worker tries, in order: the priority queue, then the rest round-robin after ``after``."""
     base = queue_name()
-    if not enabled():
-        return [base]
     ring = [base, *student_queues(conn, base)]
     if after in ring:
         start = ring.index(after) + 1

@@ -173,8 +173,8 @@ class Settings(BaseSettings):
         "LAB_FAIR_SHARE",
         "auto",
         "fair share on RQ: each student's jobs wait in their own queue, served round-robin, the instructor's in a"
-        " priority queue served first; `auto`: on in classroom mode; `off`: one queue (set it alike for the API and"
-        " the workers)",
+        " priority queue served first; `auto`: on in classroom mode; `off`: one queue (where jobs are sent decides:"
+        " a worker serves every student's queue once jobs went there)",
     )
     rate_limit: int = var(
         "LAB_RATE_LIMIT",

@@ -376,7 +376,8 @@ class LabWorkerMixin:
         kwargs.setdefault("job_monitoring_interval", _seconds(5, 1))
         kwargs.setdefault("worker_ttl", 30)
         super().__init__(*args, **kwargs)
-        self._lab_fair = fairness.enabled() and self.queue_names() == [queue_name()]
+        self._lab_fair = False
+        self._notice_fair_share()
         self._lab_last: str | None = None  # fair share: the queue of the last job taken, the round-robin's place
         self._lab_lanes: dict[str, Any] = {}
         self._lab_exc: BaseException | None = None
@@ -398,6 +399,11 @@ class LabWorkerMixin:
         return max(1, min(self.worker_ttl - 15, longest))
 
     # -- fair share ---------------------------------------------------------
+    def _notice_fair_share(self) -> None:
+        """Serve the students' and priority queues from now on if fair share is on here or jobs went to them."""
+        if not self._lab_fair and self.queue_names() == [queue_name()]:
+            self._lab_fair = fairness.enabled() or fairness.in_use(self.connection)
+
     @property
     def _ordered_queues(self) -> list[Any]:
         """The queues RQ's dequeue tries, in order (it reads this before every pop).
@@ -438,6 +444,10 @@ class LabWorkerMixin:
         return result
 
     def run_maintenance_tasks(self) -> None:
+        try:
+            self._notice_fair_share()
+        except Exception:  # never let a housekeeping extra stop the worker
+            self.log.exception("Worker %s: could not look for the students' queues", self.name)
         try:
             self._reclaim_dead_scheduler_lock()
         except Exception:  # never let a housekeeping extra stop the worker

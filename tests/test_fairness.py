@@ -51,7 +51,7 @@ def test_queues_to_serve_put_priority_first_and_go_round_after_the_last_served(f
     assert fairness.queues_to_serve(conn) == ["lab:priority", "lab"]
     for name in ("lab:s:bob", "lab:s:alice", "lab:priority", "lab"):
         fairness.register(conn, name)
-    assert fairness.student_queues(conn) == ["lab:s:alice", "lab:s:bob"]  # the lab's own two are not recorded
+    assert fairness.student_queues(conn) == ["lab:s:alice", "lab:s:bob"]
     assert fairness.queues_to_serve(conn) == ["lab:priority", "lab", "lab:s:alice", "lab:s:bob"]
     assert fairness.queues_to_serve(conn, after="lab:s:alice") == ["lab:priority", "lab:s:bob", "lab", "lab:s:alice"]
     assert fairness.queues_to_serve(conn, after="lab:s:bob") == ["lab:priority", "lab", "lab:s:alice", "lab:s:bob"]
@@ -60,8 +60,8 @@ def test_queues_to_serve_put_priority_first_and_go_round_after_the_last_served(f
 
 def test_fair_share_off_keeps_one_queue(conn: redis.Redis) -> None:
     job_id = jobs.submit(conn, "noop", student="alice")
-    assert waiting(conn, queue_name()) == [job_id] and fairness.student_queues(conn) == []
-    assert fairness.queues_to_serve(conn) == ["lab"]
+    assert waiting(conn, queue_name()) == [job_id] and fairness.all_queues(conn) == ["lab", "lab:priority"]
+    assert not fairness.in_use(conn)  # so a worker serves the lab queue alone, as before fair share
 
 
 def test_a_students_job_waits_in_their_queue_and_cancelling_takes_it_out(fair: None, conn: redis.Redis) -> None:
@@ -97,6 +97,18 @@ def test_a_student_who_joins_after_the_worker_started_is_served(fair: None, conn
         job_id = lab.submit("noop", student="carol")
         assert lab.wait(job_id, timeout=30).state == "completed"
     assert fairness.student_queues(conn) == ["lab:s:carol"]
+
+
+def test_a_worker_without_fair_share_serves_the_students_queues_once_jobs_go_there(
+    conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API decides: a worker started before classroom mode was on (or elsewhere, without the token) still serves."""
+    with LabSession(workers=1, kind="simple") as lab:
+        assert lab.wait(lab.submit("noop"), timeout=30).state == "completed"  # an open lab: the lab queue alone
+        monkeypatch.setenv("LAB_FAIR_SHARE", "on")  # this process (the API) only, not the worker
+        mine, teachers = lab.submit("noop", student="dave"), lab.submit("noop", priority=True)
+        assert [lab.wait(job_id, timeout=30).state for job_id in (mine, teachers)] == ["completed", "completed"]
+    assert fairness.all_queues(conn) == ["lab", "lab:priority", "lab:s:dave"]
 
 
 def test_celery_and_arq_keep_one_queue_whoever_submits(fair: None, conn: redis.Redis) -> None:
