@@ -89,9 +89,9 @@ def register(conn: redis.Redis, name: str) -> None:
         conn.sadd(fair_queues(base), name)
 
 
-def in_use(conn: redis.Redis) -> bool:
-    """Whether jobs of the lab queue were ever sent to its other queues (a worker then serves them all)."""
-    return bool(conn.exists(fair_queues(queue_name())))
+def in_use(conn: redis.Redis, base: str | None = None) -> bool:
+    """Whether jobs of the lab queue ``base`` were ever sent to its other queues (a worker then serves them all)."""
+    return bool(conn.exists(fair_queues(base or queue_name())))
 
 
 def _text(value: bytes | str) -> str:
@@ -110,9 +110,10 @@ def all_queues(conn: redis.Redis) -> list[str]:
     return [base, priority_queue(base), *student_queues(conn, base)]
 
 
-def queues_to_serve(conn: redis.Redis, after: str | None = None) -> list[str]:
-    """The queues a fair-share worker tries, in order: the priority queue, then the rest round-robin after ``after``."""
-    base = queue_name()
+def queues_to_serve(conn: redis.Redis, after: str | None = None, base: str | None = None) -> list[str]:
+    """The queues a fair-share worker of the lab queue ``base`` tries, in order: the priority queue, then the rest
+    round-robin, starting after ``after``."""
+    base = base or queue_name()
     ring = [base, *student_queues(conn, base)]
     if after in ring:
         start = ring.index(after) + 1

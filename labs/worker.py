@@ -45,7 +45,7 @@ from .broker import ride_out_outages
 from .catalogue import body_modules, task_name_of
 from .clock import scaled
 from .errors import JobCancelled, PermanentError
-from .settings import queue_name, settings
+from .settings import settings
 from .task_queue import SERIALIZER
 
 
@@ -401,8 +401,8 @@ class LabWorkerMixin:
     # -- fair share ---------------------------------------------------------
     def _notice_fair_share(self) -> None:
         """Serve the students' and priority queues from now on if fair share is on here or jobs went to them."""
-        if not self._lab_fair and self.queue_names() == [queue_name()]:
-            self._lab_fair = fairness.enabled() or fairness.in_use(self.connection)
+        if not self._lab_fair and len(self.queues) == 1:
+            self._lab_fair = fairness.enabled() or fairness.in_use(self.connection, self.queues[0].name)
 
     @property
     def _ordered_queues(self) -> list[Any]:
@@ -414,7 +414,8 @@ class LabWorkerMixin:
         """
         if not getattr(self, "_lab_fair", False):
             return self._lab_ordered
-        return [self._lab_lane(name) for name in fairness.queues_to_serve(self.connection, after=self._lab_last)]
+        names = fairness.queues_to_serve(self.connection, after=self._lab_last, base=self.queues[0].name)
+        return [self._lab_lane(name) for name in names]
 
     @_ordered_queues.setter
     def _ordered_queues(self, queues: list[Any]) -> None:
@@ -432,7 +433,7 @@ class LabWorkerMixin:
         """Fair share: the round-robin goes on after the queue just served (the priority queue stays first)."""
         if not self._lab_fair:
             super().reorder_queues(reference_queue)  # type: ignore[misc]
-        elif reference_queue.name != fairness.priority_queue():
+        elif reference_queue.name != fairness.priority_queue(self.queues[0].name):
             self._lab_last = reference_queue.name
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
