@@ -82,11 +82,14 @@ def test_the_queue_depth_counts_the_students_queues(fair: None, conn: redis.Redi
     assert caught.value.limit == "depth" and "hold 2 waiting jobs" in str(caught.value)
 
 
-def test_a_flood_does_not_delay_another_students_job_and_the_instructors_goes_first(fair: None, conn: redis.Redis) -> None:
+@pytest.mark.parametrize("kind", ["simple", "fork"])
+def test_a_flood_does_not_delay_another_students_job_and_the_instructors_goes_first(
+    fair: None, conn: redis.Redis, kind: str
+) -> None:
     flood = [jobs.submit(conn, "slow_task", SLOW, student="alice") for _ in range(200)]
     bobs = jobs.submit(conn, "slow_task", SLOW, student="bob")
     teachers = jobs.submit(conn, "slow_task", SLOW, priority=True)
-    with LabSession(workers=1, kind="simple"):
+    with LabSession(workers=1, kind=kind):
         first = wait_until(lambda: started(conn)[:3] if len(started(conn)) >= 3 else None, 60, what="three jobs started")
     # the priority queue first, then round-robin (the lab queue, empty; alice's; bob's): bob is not behind alice's 200
     assert first == [teachers, flood[0], bobs]
@@ -131,3 +134,17 @@ def test_on_arq_the_instructors_job_starts_before_the_students_queued_earlier(
     with LabSession(workers=1, engine="arq"):
         first = wait_until(lambda: started(conn)[:3] if len(started(conn)) >= 3 else None, 60, what="three jobs started")
     assert first == [*teachers, theirs[0]]  # the instructor's first, in their order; then the students' as they came
+
+
+def test_a_students_retry_and_their_batchs_summary_run_through_the_lab_queue(fair: None, conn: redis.Redis) -> None:
+    """RQ puts a retried job and a released summary back in their origin, the lab queue: they still run, once."""
+    from labs.scenarios import batches
+
+    with LabSession(workers=1, kind="fork") as lab:
+        flaky = lab.submit("send_email", {"to": "a@example.com", "fail_first": 1}, retry={"max_retries": 1}, student="eve")
+        batch_id = batches.create(conn, "demo", "noop", [{}, {}], then="summarize_batch", student="eve")
+        summary = batches.status(conn, batch_id)["summary"]["id"]
+        assert lab.wait(flaky).attempts == 2
+        assert lab.wait(summary).state == "completed"
+    assert [e.event for e in events.job_events(conn, summary)].count("started") == 1
+    assert fairness.all_queues(conn) == ["lab", "lab:priority", "lab:s:eve"]
