@@ -48,7 +48,8 @@ PRIORITY = "priority"
 STUDENT = "s"
 PRIORITY_LEAD_MS = 10**12
 """ARQ: an instructor's job is scored this much (about 31 years) before its enqueue time in ARQ's queue, a sorted
-set that workers take lowest score first: it goes before every student's job, and the instructor's keep their order."""
+set that workers take lowest score first: it goes before every student's job, and the instructor's keep their order
+(to the millisecond, as ARQ's own: jobs scored alike go by id)."""
 
 
 def enabled() -> bool:

@@ -376,8 +376,7 @@ class LabWorkerMixin:
         kwargs.setdefault("job_monitoring_interval", _seconds(5, 1))
         kwargs.setdefault("worker_ttl", 30)
         super().__init__(*args, **kwargs)
-        self._lab_fair = False
-        self._notice_fair_share()
+        self._lab_fair = len(self.queues) == 1 and fairness.enabled()  # else noticed at the first maintenance pass
         self._lab_last: str | None = None  # fair share: the queue of the last job taken, the round-robin's place
         self._lab_lanes: dict[str, Any] = {}
         self._lab_exc: BaseException | None = None
@@ -392,6 +391,7 @@ class LabWorkerMixin:
 
         Capped by the (scaled) maintenance interval, so an idle worker notices a
         dead one's abandoned job in a lesson, not 15 s later.
+
         With fair share, at most a second: a student's first job may wait in a queue the blocking pop does
         not watch yet (it re-reads the queues each time round).
         """
