@@ -137,6 +137,14 @@ def test_ends_with_exercises_that_exist(path: Path) -> None:
         assert name in {"all"} or find(name) is not None, f"no exercise {name!r}"
 
 
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] not in {"11", "12"}], ids=lambda p: p.stem)
+def test_each_analogy_says_where_it_breaks(path: Path) -> None:
+    """Every lesson built on an analogy says, in both languages, where the analogy stops holding (11, 12: none of their own)."""
+    intro = markdown_cells(path)[0]
+    box = next((line for line in intro.splitlines() if line.startswith("> 类比的边界 · where the analogy breaks")), "")
+    assert box and CJK.search(box) and ENGLISH_RUN.search(box), f"{path.name}: no 类比的边界 box in its first cell"
+
+
 # --------------------------------------------------------------------------- the text names real things
 
 
