@@ -6,13 +6,14 @@ import httpx
 
 from labs import jobs
 from labs.session import LabSession
+from labs.settings import queue_name
 from labs.testing.api_process import ApiServer
 from labs.testing.bad_input import fire_bad_inputs, tally
 from labs.testing.redis_server import RedisServer
 
 
 def test_every_bad_input_gets_a_clear_refusal(redis_server: RedisServer, api: ApiServer) -> None:
-    with LabSession(workers=2, kind="simple") as lab:
+    with LabSession(workers=2, kind="simple", queue=queue_name()) as lab:  # the API process sends to the lab queue
         job_id = lab.submit("slow_task", {"steps": 2000, "step_seconds": 1})  # keeps the WebSocket calls open
         answers = fire_bad_inputs(api.url, lab.conn, job_id, max_upload_bytes=1024 * 1024)
         jobs.cancel(lab.conn, job_id)  # let the worker go

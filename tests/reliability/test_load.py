@@ -5,6 +5,7 @@ from __future__ import annotations
 from labs import events
 from labs.launcher import workers
 from labs.session import LabSession
+from labs.settings import queue_name
 from labs.task_queue import lab_queue
 from labs.testing.accounting import count_events, wait_terminal
 from labs.testing.api_process import ApiServer
@@ -16,7 +17,7 @@ CLIENTS = 50
 
 
 def test_ten_thousand_jobs_from_fifty_clients_are_all_accounted_for(fast_redis_server: RedisServer, api: ApiServer) -> None:
-    with LabSession(workers=2, kind="simple") as lab:
+    with LabSession(workers=2, kind="simple", queue=queue_name()) as lab:  # the API process sends to the lab queue
         load = submit_load(api.url, JOBS, clients=CLIENTS)
         assert load.statuses == {202: JOBS}, load.errors
         assert len(set(load.ids)) == JOBS
