@@ -107,7 +107,6 @@ def submit_task(
             timeout=body.timeout,
             student=viewer.student,
             engine=body.engine,
-            priority=viewer.instructor,
         )
         ticket.bind([job_id])
     response.headers["Location"] = f"/tasks/{job_id}"
@@ -130,7 +129,6 @@ def submit_batch(
                 timeout=item.timeout,
                 student=viewer.student,
                 engine=item.engine,
-                priority=viewer.instructor,
             )
             for item in body.jobs
         ]
