@@ -12,6 +12,7 @@ limit          what it counts                               setting
                refills at that many per period
 ``active``     the student's jobs pending or running        ``LAB_MAX_ACTIVE``
 ``depth``      jobs waiting in the lab's queues (RQ's,      ``LAB_MAX_QUEUE_DEPTH``
+               its students' and priority queues too,
                Celery's and ARQ's): the centre is full
 =============  ===========================================  ==========================
 
@@ -45,7 +46,7 @@ from typing import Any, Literal
 
 import redis
 
-from . import keys
+from . import fairness, keys
 from .errors import LabError
 from .settings import queue_name, settings
 from .students import classroom_mode
@@ -121,14 +122,16 @@ def limits_for(subject: Subject | None) -> Limits:
     return Limits(rate=s.rate_limit, period=s.rate_period, active=s.max_active, depth=s.max_queue_depth)
 
 
-def queue_keys() -> tuple[list[str], list[str]]:
+def queue_keys(conn: redis.Redis | None = None) -> tuple[list[str], list[str]]:
     """The queues' keys: lists (RQ's, Celery's on Redis) and sorted sets (ARQ's, which holds its running jobs too).
 
     The names the engines use (``labs.engines.celery.queue()``, ``labs.engines.arq.queue()``), spelt here
-    so that an RQ-only API does not import Celery; a test checks they agree.
+    so that an RQ-only API does not import Celery; a test checks they agree. With ``conn``, RQ's
+    priority and per-student queues too (fair share, :func:`labs.fairness.all_queues`).
     """
     name = queue_name()
-    return [f"rq:queue:{name}", f"{name}-celery"], [f"{name}-arq"]
+    rq_queues = fairness.all_queues(conn) if conn is not None else [name]
+    return [*(f"rq:queue:{queue}" for queue in rq_queues), f"{name}-celery"], [f"{name}-arq"]
 
 
 # KEYS: the bucket, the active set, the state index, then the list queues and the sorted-set queues.
@@ -263,7 +266,7 @@ def check(
             raise TooBig(f"a request of {_jobs(n)} exceeds {what} for {subject}: send at most {cap} per request")
     if limits.depth and n > limits.depth:
         raise TooBig(f"a request of {_jobs(n)} exceeds the queue depth limit of {limits.depth}: send fewer per request")
-    lists, zsets = queue_keys()
+    lists, zsets = queue_keys(conn)
     placeholders = [f"r:{uuid.uuid4().hex}" for _ in range(n)] if active else []
     who = subject or Subject("address", "-")  # with no subject, its two keys are not touched
     verdict, count, extra = _script(conn)(

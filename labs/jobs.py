@@ -81,11 +81,13 @@ def prepare(
     student: str | None = None,
     engine: str | None = None,
     queue: str | None = None,
+    priority: bool = False,
 ) -> dict[str, Any]:
     """A validated catalogue job as an engine takes it (see :class:`labs.engines.Engine`), not sent yet.
 
     ``queue`` is the lab queue's name (default ``LAB_QUEUE``; each engine derives its own key from it, e.g.
     ``<queue>-celery``), kept in the job's meta so that cancel, redrive and :func:`wait_for` find it from any process.
+    ``priority``: the instructor's job, which goes before the students' (:mod:`labs.fairness`).
     """
     runner = engine_for(engine)
     queue = queue or queue_name()
@@ -115,6 +117,8 @@ def prepare(
         "engine": runner.name,
         "queue": queue,
     }
+    if priority:
+        meta["priority"] = True
     data: dict[str, Any] = {"params": kwargs, "retry_plan": delays, "timeout": timeout_demo, "engine": runner.name}
     if redrive_of:
         data["redrive_of"] = redrive_of
@@ -137,13 +141,15 @@ def submit(
     student: str | None = None,
     engine: str | None = None,
     queue: str | None = None,
+    priority: bool = False,
 ) -> str:
     """Validate and enqueue one catalogue task on ``engine`` (default ``rq``) and ``queue``; return its job id (快递单号).
 
-    ``student`` records whose job it is in a classroom (see :mod:`labs.students`); ``queue``: see :func:`prepare`.
+    ``student`` records whose job it is in a classroom (see :mod:`labs.students`); ``queue``: see :func:`prepare`;
+    ``priority`` marks the instructor's job, which starts before the students' (see :mod:`labs.fairness`).
     """
     job = prepare(task, params, retry=retry, timeout=timeout, redrive_of=redrive_of, job_id=job_id, batch=batch,
-                  student=student, engine=engine, queue=queue)  # fmt: skip
+                  student=student, engine=engine, queue=queue, priority=priority)  # fmt: skip
     students.set_owner(conn, job["id"], student)  # every event of the job will carry the name
     engine_for(engine).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
     return job["id"]

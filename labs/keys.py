@@ -72,3 +72,8 @@ def admission_bucket(who: str) -> str:
 def admission_active(who: str) -> str:
     """Sorted set: job id (or a placeholder while it is submitted) -> when admitted, the student's jobs not yet final."""
     return f"{PREFIX}:admission:active:{who}"
+
+
+def fair_queues(base: str) -> str:
+    """Set: the per-student RQ queues of the lab queue ``base`` that have ever had a job (fair share, ``fairness.py``)."""
+    return f"{PREFIX}:fair:{base}"

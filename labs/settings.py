@@ -175,6 +175,13 @@ class Settings(BaseSettings):
         "admission control (429 + `Retry-After`): `auto` limits each student in classroom mode and the queue depth"
         " always; `on` also limits each client address in an open lab; `off` admits everything",
     )
+    fair_share: Literal["auto", "on", "off"] = var(
+        "LAB_FAIR_SHARE",
+        "auto",
+        "fair share on RQ: each student's jobs wait in their own queue, served round-robin, the instructor's in a"
+        " priority queue served first; `auto`: on in classroom mode; `off`: one queue (where jobs are sent decides:"
+        " a worker serves every student's queue once jobs went there)",
+    )
     rate_limit: int = var(
         "LAB_RATE_LIMIT",
         200,
@@ -234,7 +241,7 @@ class Settings(BaseSettings):
     def _origins(cls, value: Any) -> Any:
         return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
-    @field_validator("embedder", "embed_pooling", "api_log_level", "lang", "admission", mode="before")
+    @field_validator("embedder", "embed_pooling", "api_log_level", "lang", "admission", "fair_share", mode="before")
     @classmethod
     def _word(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -36,9 +36,27 @@ class LabJob(Job):
         return super().dependencies_are_met(parent_job, pipeline, *args, **kwargs)
 
 
-def lab_queue(conn: redis.Redis, name: str | None = None) -> Queue:
-    """The queue every lab job goes through (the seed's 分拣中心)."""
-    return Queue(name or queue_name(), connection=conn, serializer=SERIALIZER, job_class=LabJob)
+class LaneQueue(Queue):
+    """The lab queue, putting the jobs it enqueues in another of its waiting lines (fair share, :mod:`labs.fairness`).
+
+    The job's ``origin`` and registries stay the lab queue's; only the list its id waits in is ``lane``'s.
+    """
+
+    def __init__(self, *args: Any, lane: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lane_key = self.redis_queue_namespace_prefix + lane
+
+    def push_job_id(self, job_id: str, pipeline: Any = None, at_front: bool = False) -> None:
+        connection = pipeline if pipeline is not None else self.connection
+        (connection.lpush if at_front else connection.rpush)(self.lane_key, job_id)
+
+
+def lab_queue(conn: redis.Redis, name: str | None = None, lane: str | None = None) -> Queue:
+    """The queue every lab job goes through (the seed's 分拣中心); with ``lane``, enqueueing into that waiting line."""
+    name = name or queue_name()
+    if lane and lane != name:
+        return LaneQueue(name, connection=conn, serializer=SERIALIZER, job_class=LabJob, lane=lane)
+    return Queue(name, connection=conn, serializer=SERIALIZER, job_class=LabJob)
 
 
 def fetch_job(conn: redis.Redis, job_id: str) -> Job:

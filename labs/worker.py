@@ -11,6 +11,9 @@ registries. It also:
   write of that end (finished, failed, stopped, retried), so no crash can put
   the log and RQ at odds, and repairs in its maintenance any job whose log
   and RQ disagree all the same (the events appended, marked ``reconciled``),
+- with fair share on (:mod:`labs.fairness`), serves the instructor's priority
+  queue first and the students' queues round-robin, re-reading which queues
+  there are before every dequeue,
 - shortens RQ's heartbeat grace and maintenance interval by ``LAB_TIME_SCALE``
   so a worker killed mid-job is noticed in a lesson, not ten minutes later,
   while a job whose worker is alive on this machine is never taken for
@@ -37,7 +40,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, str_to_date
 from rq.utils import now as utcnow
 
-from . import events, keys
+from . import events, fairness, keys
 from .broker import ride_out_outages
 from .catalogue import body_modules, task_name_of
 from .clock import scaled
@@ -373,6 +376,9 @@ class LabWorkerMixin:
         kwargs.setdefault("job_monitoring_interval", _seconds(5, 1))
         kwargs.setdefault("worker_ttl", 30)
         super().__init__(*args, **kwargs)
+        self._lab_fair = len(self.queues) == 1 and fairness.enabled()  # else noticed at the first maintenance pass
+        self._lab_last: str | None = None  # fair share: the queue of the last job taken, the round-robin's place
+        self._lab_lanes: dict[str, Any] = {}
         self._lab_exc: BaseException | None = None
         self._lab_abandoned = False
         self._lab_end: AttemptEnd | None = None
@@ -385,10 +391,64 @@ class LabWorkerMixin:
 
         Capped by the (scaled) maintenance interval, so an idle worker notices a
         dead one's abandoned job in a lesson, not 15 s later.
+
+        With fair share, at most a second: a student's first job may wait in a queue the blocking pop does
+        not watch yet (it re-reads the queues each time round).
         """
-        return max(1, min(self.worker_ttl - 15, int(self.maintenance_interval)))
+        longest = 1 if getattr(self, "_lab_fair", False) else int(self.maintenance_interval)
+        return max(1, min(self.worker_ttl - 15, longest))
+
+    # -- fair share ---------------------------------------------------------
+    def _notice_fair_share(self) -> None:
+        """Serve the students' and priority queues from now on if fair share is on here or jobs went to them."""
+        if not self._lab_fair and len(self.queues) == 1:
+            self._lab_fair = fairness.enabled() or fairness.in_use(self.connection, self.queues[0].name)
+
+    @property
+    def _ordered_queues(self) -> list[Any]:
+        """The queues RQ's dequeue tries, in order (it reads this before every pop).
+
+        With fair share (:func:`labs.fairness.queues_to_serve`): the priority queue, then the lab queue and every
+        student's, round-robin from after the last one served, read from Redis each time so new students are
+        served. Without: RQ's own list, as RQ keeps it.
+        """
+        if not getattr(self, "_lab_fair", False):
+            return self._lab_ordered
+        names = fairness.queues_to_serve(self.connection, after=self._lab_last, base=self.queues[0].name)
+        return [self._lab_lane(name) for name in names]
+
+    @_ordered_queues.setter
+    def _ordered_queues(self, queues: list[Any]) -> None:
+        self._lab_ordered = queues
+
+    def _lab_lane(self, name: str) -> Any:
+        lane = self._lab_lanes.get(name)
+        if lane is None:
+            lane = self._lab_lanes[name] = self.queue_class(
+                name, connection=self.connection, job_class=self.job_class, serializer=self.serializer
+            )
+        return lane
+
+    def reorder_queues(self, reference_queue: Any) -> None:
+        """Fair share: the round-robin goes on after the queue just served (the priority queue stays first)."""
+        if not self._lab_fair:
+            super().reorder_queues(reference_queue)  # type: ignore[misc]
+        elif reference_queue.name != fairness.priority_queue(self.queues[0].name):
+            self._lab_last = reference_queue.name
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        """RQ's dequeue; a job taken from a student's or the priority queue is run as its origin's, the lab queue's."""
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)  # type: ignore[misc]
+        if result is not None and result[1].name != result[0].origin:
+            job = result[0]
+            return job, next((q for q in self.queues if q.name == job.origin), self._lab_lane(job.origin))
+        return result
 
     def run_maintenance_tasks(self) -> None:
+        try:
+            self._notice_fair_share()
+        except Exception:  # never let a housekeeping extra stop the worker
+            self.log.exception("Worker %s: could not look for the students' queues", self.name)
         try:
             self._reclaim_dead_scheduler_lock()
         except Exception:  # never let a housekeeping extra stop the worker

@@ -107,6 +107,7 @@ def submit_task(
             timeout=body.timeout,
             student=viewer.student,
             engine=body.engine,
+            priority=viewer.instructor,
         )
         ticket.bind([job_id])
     response.headers["Location"] = f"/tasks/{job_id}"
@@ -129,6 +130,7 @@ def submit_batch(
                 timeout=item.timeout,
                 student=viewer.student,
                 engine=item.engine,
+                priority=viewer.instructor,
             )
             for item in body.jobs
         ]

@@ -153,8 +153,11 @@ def submit_batch(
     timeout: float | None = None,
     engine: str = "rq",
 ) -> list[str]:
-    """Submit each params as a job on ``engine`` (validated by the catalogue); return the tracking numbers."""
-    return [jobs.submit(conn, task, params, retry=retry, timeout=timeout, engine=engine) for params in params_list]
+    """Submit each params as a job on ``engine`` (validated by the catalogue); return the tracking numbers.
+
+    The dashboard is the instructor's: with fair share on, its jobs go first (:mod:`labs.fairness`).
+    """
+    return [jobs.submit(conn, task, params, retry=retry, timeout=timeout, engine=engine, priority=True) for params in params_list]
 
 
 def available_documents() -> list[str]:

@@ -30,6 +30,12 @@ in-progress key that expires ``job_timeout`` + 10 s (scaled) after the start; a
 dead worker's job stays in the queue and runs again on another worker once the
 key has expired. Each worker's watchdog notices a dead worker from its heartbeat
 and records ``abandoned`` and the redelivery it waits for.
+
+Fair share (:mod:`labs.fairness`): ARQ has one queue, a sorted set workers take
+lowest score first (the score is when a job is due). With fair share on, the
+instructor's job is scored :data:`~labs.fairness.PRIORITY_LEAD_MS` early, so
+it starts before every student's; students' jobs share the one queue in the
+order they came (no per-student round-robin on ARQ: a class runs on RQ).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from arq.constants import abort_jobs_ss, expires_extra_ms, in_progress_key_prefi
 from arq.jobs import deserialize_result, serialize_job
 from arq.worker import Retry, Worker, func
 
-from .. import events, keys
+from .. import events, fairness, keys
 from ..broker import connect, redis_url, ride_out_outages
 from ..catalogue import CATALOGUE, task_name_of
 from ..clock import scaled
@@ -637,7 +643,8 @@ class ArqEngine(Engine):
             with conn.pipeline(transaction=True) as pipe:
                 pipe.set(_record_key(job_id), json.dumps(record), ex=RESULT_TTL)
                 pipe.psetex(job_key_prefix + job_id, expires_extra_ms, payload)
-                pipe.zadd(queue(job.get("queue")), {job_id: now})
+                score = now - fairness.PRIORITY_LEAD_MS if fairness.is_priority(job["meta"]) else now
+                pipe.zadd(queue(job.get("queue")), {job_id: score})
                 pipe.execute()
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc), engine=ENGINE)

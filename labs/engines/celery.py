@@ -40,6 +40,12 @@ with Celery's defaults (``LAB_CELERY_ACKS_LATE=0``) the message was
 acknowledged on receipt and the job is lost. Each worker's watchdog notices a
 dead worker's jobs from its heartbeat and records which of the two happened:
 ``abandoned`` then a redelivery, or ``failed`` with reason ``lost``.
+
+Fair share (:mod:`labs.fairness`) is not Celery's: every job, a student's or
+the instructor's, goes to the one queue ``<LAB_QUEUE>-celery``, first in,
+first out (kombu's Redis transport takes several queues in turn, not by
+priority, and its priorities split a queue into lists the queue depth would
+have to follow). A class runs on RQ, the default, for per-student queues.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Jobs go through the lab's RQ queue with RQ's JSON serializer (never pickle),
 with the planned retries as RQ's ``Retry(max, interval=[...])`` and the
 timeout as RQ's ``job_timeout``. The worker side (the lifecycle events, the
 allow-list, abandoned jobs) is :mod:`labs.worker`.
+
+Fair share (:mod:`labs.fairness`): a job waits in the queue
+:func:`~labs.fairness.queue_for` chooses (its student's, the instructor's
+priority queue, or the lab queue), named in its meta as ``lane``; its RQ
+origin stays the lab queue (``queue`` in its meta).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Dependency, Job, JobStatus
 
-from .. import events, keys
+from .. import events, fairness, keys
 from ..clock import scaled
 from ..retry import to_rq
 from ..settings import settings
@@ -51,7 +56,10 @@ class RQEngine(Engine):
     def _rq_job(self, conn: Any, job: dict[str, Any], depends_on: Dependency | None = None) -> Job:
         """RQ's job for a lab job, not in the queue yet (JSON serializer, the planned retries, the timeout)."""
         task, kwargs = job["task"], job["params"]
-        return lab_queue(conn, job.get("queue")).create_job(
+        queue = lab_queue(conn, job.get("queue"))
+        lane = fairness.queue_for(job["meta"])
+        meta = job["meta"] if lane == queue.name else {**job["meta"], "lane": lane}
+        return queue.create_job(
             job["func"],
             kwargs=kwargs,
             job_id=job["id"],
@@ -59,7 +67,7 @@ class RQEngine(Engine):
             timeout=job_timeout(job["timeout"]),
             result_ttl=settings().result_ttl,
             failure_ttl=settings().result_ttl,
-            meta=job["meta"],
+            meta=meta,
             description=f"{task}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"[:200],
             depends_on=depends_on,
         )
@@ -70,7 +78,11 @@ class RQEngine(Engine):
         status = "deferred" if depends_on is not None else "queued"
         events.emit(conn, job_id, "enqueued", "pending", task=task, rq_status=status, attempt=0, **job["data"])
         try:
-            lab_queue(conn, job.get("queue")).enqueue_job(rq_job or self._rq_job(conn, job, depends_on))
+            rq_job = rq_job or self._rq_job(conn, job, depends_on)
+            lane = rq_job.meta.get("lane")
+            if lane:
+                fairness.register(conn, lane, rq_job.origin)  # before the job goes in: workers serve it from now on
+            lab_queue(conn, rq_job.origin, lane=lane).enqueue_job(rq_job)
         except Exception as exc:
             events.emit(conn, job_id, "failed", "failed", task=task, reason="enqueue_error", error=str(exc))
             raise
@@ -114,6 +126,8 @@ class RQEngine(Engine):
         if status in PENDING_STATUSES:
             with contextlib.suppress(InvalidJobOperation):
                 job.cancel()
+            if job.meta.get("lane"):  # RQ took it out of its origin's list, not the one it waits in
+                conn.lrem(lab_queue(conn, job.meta["lane"]).key, 0, job_id)
             if job.get_status().value == "canceled":
                 events.emit(
                     conn, job_id, "cancelled", "failed", task=task, rq_status="canceled",
@@ -150,7 +164,7 @@ class RQEngine(Engine):
 
     def held(self, conn: Any) -> list[str]:
         queue = lab_queue(conn)
-        ids = list(queue.get_job_ids())
+        ids = [job_id for name in fairness.all_queues(conn) for job_id in lab_queue(conn, name).get_job_ids()]
         for registry in (queue.scheduled_job_registry, queue.started_job_registry, queue.deferred_job_registry):
             ids += registry.get_job_ids()
         return list(dict.fromkeys(ids))

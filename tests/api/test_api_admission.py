@@ -1,7 +1,7 @@
 """Admission control over HTTP: 429 + Retry-After for a student's rate, their pending+running cap and the queue depth.
 
 No worker runs here: every submitted job stays pending, so what a student has
-pending is exactly what they submitted, and the RQ queue holds every job.
+pending is exactly what they submitted, and RQ's queues (with fair share, one a student) hold every job.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import redis
 from fastapi.testclient import TestClient
 from test_api_students import INSTRUCTOR, as_, join
 
-from labs import admission
+from labs import admission, fairness
 from labs.api import create_app
 from labs.scenarios import batches
-from labs.settings import queue_name
+from labs.task_queue import lab_queue
 
 NOOP = {"task": "noop", "params": {}}
 
@@ -34,7 +34,8 @@ def statuses(client: TestClient, times: int, n: int = 1) -> list[int]:
 
 
 def queued(conn: redis.Redis) -> int:
-    return int(conn.llen(f"rq:queue:{queue_name()}"))
+    """Jobs waiting in RQ's queues: the lab queue, and (fair share, on in classroom mode) its students' and priority queues."""
+    return sum(int(conn.llen(lab_queue(conn, name).key)) for name in fairness.all_queues(conn))
 
 
 @pytest.fixture
