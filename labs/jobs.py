@@ -128,30 +128,16 @@ def prepare(
             "timeout": timeout_demo, "meta": meta, "data": data, "queue": queue}  # fmt: skip
 
 
-def submit(
-    conn: redis.Redis,
-    task: str,
-    params: dict[str, Any] | None = None,
-    *,
-    retry: RetryPolicy | dict[str, Any] | None = None,
-    timeout: float | None = None,
-    redrive_of: str | None = None,
-    job_id: str | None = None,
-    batch: str | None = None,
-    student: str | None = None,
-    engine: str | None = None,
-    queue: str | None = None,
-    priority: bool = False,
-) -> str:
-    """Validate and enqueue one catalogue task on ``engine`` (default ``rq``) and ``queue``; return its job id (快递单号).
+def submit(conn: redis.Redis, task: str, params: dict[str, Any] | None = None, **options: Any) -> str:
+    """Validate and enqueue one catalogue task; return its job id (快递单号).
 
-    ``student`` records whose job it is in a classroom (see :mod:`labs.students`); ``queue``: see :func:`prepare`;
-    ``priority`` marks the instructor's job, which starts before the students' (see :mod:`labs.fairness`).
+    ``options`` are :func:`prepare`'s (``engine``, default ``rq``; ``queue``; ``student``, whose job it is in a
+    classroom, see :mod:`labs.students`; ``priority``, the instructor's job, see :mod:`labs.fairness`; ...).
     """
-    job = prepare(task, params, retry=retry, timeout=timeout, redrive_of=redrive_of, job_id=job_id, batch=batch,
-                  student=student, engine=engine, queue=queue, priority=priority)  # fmt: skip
-    students.set_owner(conn, job["id"], student)  # every event of the job will carry the name
-    engine_for(engine).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
+    job = prepare(task, params, **options)
+    meta = job["meta"]
+    students.set_owner(conn, job["id"], meta["student"])  # every event of the job will carry the name
+    engine_for(meta["engine"]).submit(conn, job)  # the engine records "enqueued" before the job reaches its queue
     return job["id"]
 
 

@@ -88,6 +88,12 @@ def check_params(items: list[SubmitRequest]) -> None:
             raise InvalidParams(f"jobs[{index}]: {exc}" if len(items) > 1 else str(exc)) from None
 
 
+def send(conn: Any, item: SubmitRequest, viewer: Viewer) -> str:
+    """One checked, admitted parcel into its engine's queue, as the viewer's (the instructor's goes first)."""
+    return jobs.submit(conn, item.task, item.params, retry=item.retry_dict(), timeout=item.timeout, student=viewer.student,
+                       engine=item.engine, priority=viewer.instructor)  # fmt: skip
+
+
 @router.post("/tasks", status_code=202, response_model=Submitted, summary="Submit a catalogue task (寄快递)")
 def submit_task(
     body: SubmitRequest,
@@ -99,16 +105,7 @@ def submit_task(
     check_params([body])
     conn = broker.sync()
     with gate.admit(conn) as ticket:
-        job_id = jobs.submit(
-            conn,
-            body.task,
-            body.params,
-            retry=body.retry_dict(),
-            timeout=body.timeout,
-            student=viewer.student,
-            engine=body.engine,
-            priority=viewer.instructor,
-        )
+        job_id = send(conn, body, viewer)
         ticket.bind([job_id])
     response.headers["Location"] = f"/tasks/{job_id}"
     return submitted(conn, job_id)
@@ -121,19 +118,7 @@ def submit_batch(
     check_params(body.jobs)
     conn = broker.sync()
     with gate.admit(conn, len(body.jobs)) as ticket:  # the whole batch is admitted, or none of it
-        ids = [
-            jobs.submit(
-                conn,
-                item.task,
-                item.params,
-                retry=item.retry_dict(),
-                timeout=item.timeout,
-                student=viewer.student,
-                engine=item.engine,
-                priority=viewer.instructor,
-            )
-            for item in body.jobs
-        ]
+        ids = [send(conn, item, viewer) for item in body.jobs]
         ticket.bind(ids)
     return {"jobs": [submitted(conn, job_id) for job_id in ids]}
 

@@ -198,7 +198,8 @@ def bilingual_charts() -> str:
     installed = {font.name for font in font_manager.fontManager.ttflist}
     found = next((name for name in CJK_FONTS if name in installed), "")
     if found:
-        matplotlib.rcParams["font.sans-serif"] = [found, *matplotlib.rcParams["font.sans-serif"]]
+        rest = [name for name in matplotlib.rcParams["font.sans-serif"] if name != found]  # once, however often called
+        matplotlib.rcParams["font.sans-serif"] = [found, *rest]
         matplotlib.rcParams["font.family"] = "sans-serif"
         matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
     return found

@@ -87,22 +87,15 @@ def _call(module: ModuleType, client: Any, jobs: list[dict[str, Any]], record: R
 
 
 def check(module: ModuleType, g: Grader) -> None:
-    record, outcome = Record(), {}
-    jobs = _jobs(f"r{time.time_ns()}")
-    app_ctx = flooded_api()
-    app = app_ctx.__enter__()
-    try:
-        _checks(module, g, app, record, jobs, outcome)
-    finally:
-        app_ctx.__exit__(None, None, None)
+    with flooded_api() as app:
+        _checks(module, g, app, Record(), _jobs(f"r{time.time_ns()}"))
 
 
-def _checks(module: ModuleType, g: Grader, app: Any, record: Record, jobs: list[dict[str, Any]], outcome: dict[str, Any]) -> None:
+def _checks(module: ModuleType, g: Grader, app: Any, record: Record, jobs: list[dict[str, Any]]) -> None:
     @g.check("每个任务都交上去，一个不多 / every job accepted, each once, in order", limit=LIMIT)
     def _() -> None:
         with _recording_client(app, record) as client:
             ids = _call(module, client, jobs, record)
-            outcome["ids"] = ids
             accepted = [s for s in record.replies if s[1] == 202]
             refused = [s for s in record.replies if s[1] == 429]
             expect(
@@ -178,8 +171,8 @@ def _checks(module: ModuleType, g: Grader, app: Any, record: Record, jobs: list[
                 got = _call(module, client, [{"task": "no_such_task", "params": {}}], bad)
             except NotImplementedError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any error is the right outcome; which one is the student's choice
-                outcome["error"] = exc
+            except Exception:  # noqa: BLE001 - any error is the right outcome; which one is the student's choice
+                pass
             else:
                 raise Fail(
                     f"submit_all returned {short(got)} for a job the API refused with 422",
